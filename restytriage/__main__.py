@@ -1,0 +1,3 @@
+from restytriage.cli import main
+
+main()

@@ -1,0 +1,32 @@
+"""Run settings: limits and user inputs. Plain frozen dataclasses so they pickle to workers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# Passwords that quarantines and malware exchanges conventionally use for archives.
+QUARANTINE_PASSWORDS = ("infected", "malware", "virus", "password")
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_depth: int = 10  # nesting levels below the root
+    max_children: int = 1000  # objects taken from one container
+    max_total_bytes: int = 1 << 30  # bytes unpacked across the whole tree
+    max_member_bytes: int = 256 << 20  # bytes unpacked for one object
+    max_ratio: float = 200.0  # output/compressed bytes of one member before it counts as a bomb
+    max_seconds: float = 120.0  # wall time for one file and everything inside it
+
+
+@dataclass(frozen=True)
+class Config:
+    limits: Limits = field(default_factory=Limits)
+    passwords: tuple[str, ...] = ()  # the user's, tried before QUARANTINE_PASSWORDS
+    yara_dirs: tuple[Path, ...] = ()  # extra rule folders beside the built-in ones
+    sigma_dirs: tuple[Path, ...] = ()
+    builtin_rules: bool = True
+
+    @property
+    def all_passwords(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys((*self.passwords, *QUARANTINE_PASSWORDS)))

@@ -1,0 +1,58 @@
+"""From findings to a verdict: one score per finding id, combined as independent evidence.
+
+score = 100 * (1 - prod(1 - s_i/100)) over the distinct finding ids (the strongest instance of
+each), so two medium signals outweigh one, repeats of the same signal do not pile up, and one
+decisive finding (score >= 70) is enough for "malicious" on its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from restytriage import attack
+from restytriage.model import Finding, Technique, Verdict
+
+MALICIOUS_AT = 70
+SUSPICIOUS_AT = 30
+MAX_REASONS = 8
+
+
+@dataclass(frozen=True)
+class Outcome:
+    verdict: Verdict
+    score: int
+    reasons: list[str]
+
+
+def strongest(found: Iterable[Finding]) -> list[Finding]:
+    """One finding per id (the highest-scoring), strongest first."""
+    best: dict[str, Finding] = {}
+    for item in found:
+        if item.id not in best or item.score > best[item.id].score:
+            best[item.id] = item
+    return sorted(best.values(), key=lambda f: (-f.score, f.id))
+
+
+def decide(found: Iterable[Finding]) -> Outcome:
+    distinct = [f for f in strongest(found) if f.score > 0]
+    remaining = 1.0
+    for item in distinct:
+        remaining *= 1 - min(item.score, 100) / 100
+    score = round(100 * (1 - remaining))
+    reasons = [f"{f.title} ({f.score})" for f in distinct if f.score >= 10][:MAX_REASONS]
+    return Outcome(label_of(score), score, reasons)
+
+
+def label_of(score: int) -> Verdict:
+    return "malicious" if score >= MALICIOUS_AT else "suspicious" if score >= SUSPICIOUS_AT else "clean"
+
+
+def techniques(found: Iterable[Finding]) -> list[Technique]:
+    by_id: dict[str, list[str]] = {}
+    for item in found:
+        for tid in item.techniques:
+            ids = by_id.setdefault(tid.upper(), [])
+            if item.id not in ids:
+                ids.append(item.id)
+    return [Technique(id=tid, name=attack.name(tid), findings=ids) for tid, ids in sorted(by_id.items())]
