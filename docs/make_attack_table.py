@@ -20,7 +20,8 @@ for tid, pattern in sorted(patterns.items()):
     table[tid] = {"name": name, "tactics": pattern.get("tactics", []), "stix_id": pattern["stix_id"]}
 out = Path(__file__).resolve().parents[1] / "restytriage" / "data" / "attack.json"
 out.write_text(
-    json.dumps({"source": source["_metadata"]["source_file"], "techniques": table}, indent=0, sort_keys=True) + "\n",
+    json.dumps({"source": source["_metadata"]["source_file"], "techniques": table}, indent=0, sort_keys=True)
+    + "\n",
     "utf-8",
 )
 print(f"{len(table)} techniques -> {out}")

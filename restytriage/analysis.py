@@ -96,7 +96,9 @@ class Context:
 
     def check_time(self) -> None:
         if time.monotonic() > self.deadline:
-            raise LimitExceeded("limit.time", f"wall-time limit of {self.config.limits.max_seconds:g}s reached")
+            raise LimitExceeded(
+                "limit.time", f"wall-time limit of {self.config.limits.max_seconds:g}s reached"
+            )
 
     @property
     def exhausted(self) -> bool:

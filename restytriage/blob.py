@@ -17,6 +17,7 @@ from typing import BinaryIO
 CHUNK = 1 << 20
 HEAD_SIZE = 64 * 1024
 IN_MEMORY_MAX = 8 << 20  # children larger than this are spilled to a temp file
+MEMORY_POOL = 64 << 20  # all extracted children held in memory at once; past it, new ones spill
 
 
 @dataclass
@@ -119,9 +120,11 @@ class Sink(io.RawIOBase):
         size = len(chunk)
         self._budget.charge(self.written, size, self._ratio_base())
         self.written += size
-        if self._buffer is not None and self.written > IN_MEMORY_MAX:
+        if self._buffer is not None and (
+            self.written > IN_MEMORY_MAX or self._budget.in_memory + self.written > MEMORY_POOL
+        ):
             self._path = self._budget.new_temp_path(self._temp_dir)
-            self._file = open(self._path, "wb")
+            self._file = open(self._path, "wb")  # noqa: SIM115 - closed in blob() or discard()
             self._file.write(self._buffer.getvalue())
             self._buffer = None
         (self._buffer or self._file).write(chunk)  # type: ignore[union-attr]
@@ -135,6 +138,7 @@ class Sink(io.RawIOBase):
     def blob(self) -> Blob:
         """Finish writing and hand over the bytes."""
         if self._buffer is not None:
+            self._budget.in_memory += self.written
             return Blob(data=self._buffer.getvalue())
         assert self._file is not None and self._path is not None
         self._file.close()
@@ -157,6 +161,7 @@ class Budget:
     ratio_max: float
     ratio_floor: int = 1 << 20  # ratios are only judged past this many output bytes
     total: int = 0
+    in_memory: int = 0  # bytes of extracted children currently held in memory
     _temp_counter: int = 0
 
     def charge(self, already: int, size: int, compressed: int | None) -> None:
@@ -171,6 +176,14 @@ class Budget:
                 f"{after:,} bytes out of {compressed:,} compressed (ratio > {self.ratio_max:g})",
             )
         self.total += size
+
+    def release(self, blob: Blob) -> None:
+        """Free a processed child's bytes (temp files go at once, not at the end of the run)."""
+        if blob.data is not None:
+            self.in_memory = max(0, self.in_memory - len(blob.data))
+            blob.data = None
+        elif blob.path is not None:
+            blob.path.unlink(missing_ok=True)
 
     def new_temp_path(self, temp_dir: Path) -> Path:
         self._temp_counter += 1

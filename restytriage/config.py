@@ -9,9 +9,12 @@ from pathlib import Path
 QUARANTINE_PASSWORDS = ("infected", "malware", "virus", "password")
 
 
+MAX_DEPTH_CEILING = 100  # deeper trees would not survive JSON encoding or a terminal
+
+
 @dataclass(frozen=True)
 class Limits:
-    max_depth: int = 10  # nesting levels below the root
+    max_depth: int = 10  # nesting levels below the root (at most MAX_DEPTH_CEILING)
     max_children: int = 1000  # objects taken from one container
     max_total_bytes: int = 1 << 30  # bytes unpacked across the whole tree
     max_member_bytes: int = 256 << 20  # bytes unpacked for one object
@@ -30,3 +33,7 @@ class Config:
     @property
     def all_passwords(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys((*self.passwords, *QUARANTINE_PASSWORDS)))
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.limits.max_depth <= MAX_DEPTH_CEILING:
+            raise ValueError(f"max_depth must be between 0 and {MAX_DEPTH_CEILING}")

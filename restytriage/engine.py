@@ -99,7 +99,7 @@ def _run(blob: Blob, name: str, ctx: Context) -> Node:
             out_of_time = any(f.id == "limit.time" for f in node.findings)
             queue.extend(_child_tasks(task, node, children, ctx))
         if task.parent is not None:  # the root is the user's own file: nothing to release
-            _release(task.blob)
+            ctx.budget.release(task.blob)
     assert root is not None
     return root
 
@@ -145,7 +145,7 @@ def _analyze(task: _Task, node: Node, ctx: Context) -> list[Child]:
             if hit.finding_id == "limit.time":
                 break
             continue
-        except Exception as err:  # noqa: BLE001 - a failing analyzer must not lose the rest of the tree
+        except Exception as err:
             message = f"{type(err).__name__}: {err}"[:500]
             node.errors.append(AnalyzerError(module.NAME, message))
             node.findings.append(findings.make("engine.analyzer_error", module.NAME, message))
@@ -157,7 +157,9 @@ def _analyze(task: _Task, node: Node, ctx: Context) -> list[Child]:
             item.metadata[module.NAME] = node.metadata[module.NAME]
         node.facts.update({key: str(value) for key, value in result.facts.items()})
         node.findings.extend(result.findings)
-        node.iocs.extend(IOC(type=i.type, value=i.value, context=i.context, node=node.id) for i in result.iocs)
+        node.iocs.extend(
+            IOC(type=i.type, value=i.value, context=i.context, node=node.id) for i in result.iocs
+        )
         children.extend(result.children)
     return children
 
@@ -175,7 +177,7 @@ def _child_tasks(task: _Task, node: Node, children: list[Child], ctx: Context) -
             )
         )
         for child in children:
-            _release(child.blob)
+            ctx.budget.release(child.blob)
         return []
     if len(children) > limits.max_children:
         node.findings.append(
@@ -186,7 +188,7 @@ def _child_tasks(task: _Task, node: Node, children: list[Child], ctx: Context) -
             )
         )
         for child in children[limits.max_children :]:
-            _release(child.blob)
+            ctx.budget.release(child.blob)
         children = children[: limits.max_children]
     types = [identify(child.blob, child.name) for child in children]
     siblings = tuple(Sibling(c.name, t.name) for c, t in zip(children, types, strict=True))
@@ -208,13 +210,6 @@ def _child_tasks(task: _Task, node: Node, children: list[Child], ctx: Context) -
     ]
 
 
-def _release(blob: Blob) -> None:
-    """Free a processed child's bytes (temp files go at once, not at the end of the run)."""
-    if blob.path is not None and blob.data is None:
-        blob.path.unlink(missing_ok=True)
-    blob.data = None
-
-
 def _report(root: Node, ctx: Context, duration: float) -> Report:
     nodes = list(walk(root))
     all_findings = [f for n in nodes for f in n.findings]
@@ -223,21 +218,25 @@ def _report(root: Node, ctx: Context, duration: float) -> Report:
     for node in nodes:
         for ioc in node.iocs:
             iocs.setdefault((ioc.type, ioc.value.lower()), ioc)
-    return sanitized(Report(
-        schema_version=SCHEMA_VERSION,
-        tool=Tool("restytriage", __version__),
-        generated=datetime.now(UTC).isoformat(timespec="seconds"),
-        file=FileSummary(root.name, root.size, root.md5, root.sha1, root.sha256, root.type),
-        verdict=outcome.verdict,
-        score=outcome.score,
-        reasons=outcome.reasons,
-        techniques=verdict.techniques(all_findings),
-        iocs=sorted(iocs.values(), key=lambda i: (i.type, i.value)),
-        stats=Stats(
-            nodes=len(nodes),
-            bytes_unpacked=ctx.budget.total,
-            duration_s=round(duration, 3),
-            limits_hit=sorted({f"{f.id}: {f.evidence}" for f in all_findings if f.id.startswith("limit.")}),
-        ),
-        root=root,
-    ))
+    return sanitized(
+        Report(
+            schema_version=SCHEMA_VERSION,
+            tool=Tool("restytriage", __version__),
+            generated=datetime.now(UTC).isoformat(timespec="seconds"),
+            file=FileSummary(root.name, root.size, root.md5, root.sha1, root.sha256, root.type),
+            verdict=outcome.verdict,
+            score=outcome.score,
+            reasons=outcome.reasons,
+            techniques=verdict.techniques(all_findings),
+            iocs=sorted(iocs.values(), key=lambda i: (i.type, i.value)),
+            stats=Stats(
+                nodes=len(nodes),
+                bytes_unpacked=ctx.budget.total,
+                duration_s=round(duration, 3),
+                limits_hit=sorted(
+                    {f"{f.id}: {f.evidence}" for f in all_findings if f.id.startswith("limit.")}
+                ),
+            ),
+            root=root,
+        )
+    )

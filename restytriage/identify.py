@@ -21,13 +21,71 @@ class FileType:
 
 # Extensions each type legitimately carries; a known extension of another type is a mismatch.
 EXTENSIONS: dict[str, frozenset[str]] = {
-    "pe": frozenset("exe dll sys scr cpl ocx drv efi com mui ax node xll wll pyd".split()),
-    "lnk": frozenset({"lnk"}),
-    "ole": frozenset("doc dot xls xlt xla ppt pot pps msi msg wiz pub vsd".split()),
-    "ooxml": frozenset(
-        "docx docm dotx dotm xlsx xlsm xltx xltm xlam xlsb pptx pptm potx potm ppsx ppsm ppam sldx vsdx".split()
+    "pe": frozenset(
+        [
+            "exe",
+            "dll",
+            "sys",
+            "scr",
+            "cpl",
+            "ocx",
+            "drv",
+            "efi",
+            "com",
+            "mui",
+            "ax",
+            "node",
+            "xll",
+            "wll",
+            "pyd",
+        ]
     ),
-    "zip": frozenset("zip jar apk xpi war ear epub odt ods odp kmz whl nupkg appx msix".split()),
+    "lnk": frozenset({"lnk"}),
+    "ole": frozenset(
+        ["doc", "dot", "xls", "xlt", "xla", "ppt", "pot", "pps", "msi", "msg", "wiz", "pub", "vsd"]
+    ),
+    "ooxml": frozenset(
+        [
+            "docx",
+            "docm",
+            "dotx",
+            "dotm",
+            "xlsx",
+            "xlsm",
+            "xltx",
+            "xltm",
+            "xlam",
+            "xlsb",
+            "pptx",
+            "pptm",
+            "potx",
+            "potm",
+            "ppsx",
+            "ppsm",
+            "ppam",
+            "sldx",
+            "vsdx",
+        ]
+    ),
+    "zip": frozenset(
+        [
+            "zip",
+            "jar",
+            "apk",
+            "xpi",
+            "war",
+            "ear",
+            "epub",
+            "odt",
+            "ods",
+            "odp",
+            "kmz",
+            "whl",
+            "nupkg",
+            "appx",
+            "msix",
+        ]
+    ),
     "iso": frozenset({"iso", "img", "udf", "vhd"}),
     "pdf": frozenset({"pdf"}),
     "cab": frozenset({"cab"}),
@@ -38,10 +96,55 @@ EXTENSIONS: dict[str, frozenset[str]] = {
     "elf": frozenset({"so", "elf", "bin"}),
     "html": frozenset({"html", "htm", "hta", "xhtml", "svg"}),
     "xml": frozenset({"xml", "svg", "xaml", "config"}),
-    "text": frozenset("txt log csv ini inf cfg json md bat cmd ps1 vbs vbe js jse wsf hta reg sct py sh".split()),
+    "text": frozenset(
+        [
+            "txt",
+            "log",
+            "csv",
+            "ini",
+            "inf",
+            "cfg",
+            "json",
+            "md",
+            "bat",
+            "cmd",
+            "ps1",
+            "vbs",
+            "vbe",
+            "js",
+            "jse",
+            "wsf",
+            "hta",
+            "reg",
+            "sct",
+            "py",
+            "sh",
+        ]
+    ),
 }
 DOCUMENT_EXTENSIONS = frozenset(
-    "pdf doc docx docm dot dotm rtf xls xlsx xlsm ppt pptx txt csv jpg jpeg png gif odt hwp".split()
+    [
+        "pdf",
+        "doc",
+        "docx",
+        "docm",
+        "dot",
+        "dotm",
+        "rtf",
+        "xls",
+        "xlsx",
+        "xlsm",
+        "ppt",
+        "pptx",
+        "txt",
+        "csv",
+        "jpg",
+        "jpeg",
+        "png",
+        "gif",
+        "odt",
+        "hwp",
+    ]
 )
 
 _SIMPLE_MAGIC: tuple[tuple[bytes, int, str, str], ...] = (
@@ -57,7 +160,13 @@ _SIMPLE_MAGIC: tuple[tuple[bytes, int, str, str], ...] = (
     (b"ustar", 257, "tar", "tar archive"),
 )
 _LNK_HEADER = b"\x4c\x00\x00\x00\x01\x14\x02\x00\x00\x00\x00\x00\xc0\x00\x00\x00\x00\x00\x00\x46"
-_MACHO = (b"\xfe\xed\xfa\xce", b"\xfe\xed\xfa\xcf", b"\xce\xfa\xed\xfe", b"\xcf\xfa\xed\xfe", b"\xca\xfe\xba\xbe")
+_MACHO = (
+    b"\xfe\xed\xfa\xce",
+    b"\xfe\xed\xfa\xcf",
+    b"\xce\xfa\xed\xfe",
+    b"\xcf\xfa\xed\xfe",
+    b"\xca\xfe\xba\xbe",
+)
 
 
 def identify(blob: Blob, name: str = "") -> FileType:
@@ -104,11 +213,15 @@ def _describe_zip(blob: Blob) -> FileType:
     try:
         with zipfile.ZipFile(blob.open()) as archive:
             names = set(archive.namelist())
-    except Exception:  # noqa: BLE001 - damaged archives are still ZIPs; the zip analyzer says why
+    except Exception:
         return FileType("zip", "ZIP archive (damaged central directory)")
     if "[Content_Types].xml" in names:
         app = next(
-            (label for prefix, label in (("word/", "Word"), ("xl/", "Excel"), ("ppt/", "PowerPoint")) if any(n.startswith(prefix) for n in names)),
+            (
+                label
+                for prefix, label in (("word/", "Word"), ("xl/", "Excel"), ("ppt/", "PowerPoint"))
+                if any(n.startswith(prefix) for n in names)
+            ),
             "Office",
         )
         macro = any(n.lower().endswith("vbaproject.bin") for n in names)

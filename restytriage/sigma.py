@@ -1,54 +1,30 @@
 """Sigma evaluation of one implied process-creation event.
 
-pySigma parses the rules and applies the value modifiers; pySigma itself only converts rules into
-SIEM queries, so the matching is done here: every rule is compiled once into plain Python closures
-(set look-ups, ``str.startswith``/``endswith`` with tuples, substring tests) so that evaluating all
-of SigmaHQ's ~1,200 process_creation rules against an event takes about a millisecond.
-Regular expressions and ``?`` wildcards run on RE2 (a pySigma dependency): event strings come from
-attacker-controlled shortcuts, and RE2 cannot backtrack catastrophically.
+pySigma parses rules and applies value modifiers but only converts rules to SIEM queries, so each
+rule is compiled here into plain closures (set look-ups, ``str.endswith(tuple)``, substring tests):
+all ~1,200 SigmaHQ process_creation rules evaluate against one event in a few milliseconds.
+Regexes and ``?`` globs run on RE2 (a pySigma dependency), which cannot backtrack catastrophically
+on attacker-controlled shortcut strings.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import operator
+import os
 import re
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import re2  # type: ignore[import-untyped]
-from sigma.conditions import (
-    ConditionAND,
-    ConditionIdentifier,
-    ConditionNOT,
-    ConditionOR,
-    ConditionSelector,
-    unwrap_parse_result_operand,
-)
+import sigma.conditions as sc
+import sigma.types as st
 from sigma.rule import SigmaDetection, SigmaDetectionItem, SigmaRule
 from sigma.rule.detection import EmptySigmaDetections
 from sigma.rule.logsource import EmptyLogSource
-from sigma.types import (
-    CompareOperators,
-    Placeholder,
-    SigmaBool,
-    SigmaCasedString,
-    SigmaCIDRExpression,
-    SigmaCompareExpression,
-    SigmaExists,
-    SigmaExpansion,
-    SigmaFieldReference,
-    SigmaNull,
-    SigmaNumber,
-    SigmaRegularExpression,
-    SigmaRegularExpressionFlag,
-    SigmaString,
-    SigmaTimestampPart,
-    SigmaType,
-    SpecialChars,
-)
 
 __all__ = ["CompiledRule", "RuleSet", "SigmaMatch", "default_rule_dirs", "load_rules"]
 
@@ -61,23 +37,16 @@ ValueTest = Callable[[Entry | None, Event], bool]  # entry is None when the fiel
 StrTest = Callable[[str], bool]
 
 _LEVELS = {"informational": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
-_TECHNIQUE = re.compile(r"t\d{4}(?:\.\d{3})?")
-_RE2_FLAGS = {
-    SigmaRegularExpressionFlag.IGNORECASE: "i",
-    SigmaRegularExpressionFlag.MULTILINE: "m",
-    SigmaRegularExpressionFlag.DOTALL: "s",
+_TECHNIQUE = re.compile(r"attack\.(t\d{4}(?:\.\d{3})?)", re.IGNORECASE)
+_COMPARE: dict[st.CompareOperators, Callable[[Any, Any], bool]] = {
+    st.CompareOperators[name]: getattr(operator, fn)
+    for name, fn in (("LT", "lt"), ("LTE", "le"), ("GT", "gt"), ("GTE", "ge"), ("NEQ", "ne"))
 }
-_COMPARE: dict[CompareOperators, Callable[[float, float], bool]] = {
-    CompareOperators.LT: operator.lt,
-    CompareOperators.LTE: operator.le,
-    CompareOperators.GT: operator.gt,
-    CompareOperators.GTE: operator.ge,
-    CompareOperators.NEQ: operator.ne,
-}
+_ANY, _ONE = st.SpecialChars.WILDCARD_MULTI, st.SpecialChars.WILDCARD_SINGLE
 
 
 class _Unsupported(Exception):
-    """A rule construct this evaluator cannot honour; the rule is skipped, not half-matched."""
+    """A rule construct this evaluator cannot honour: the rule is skipped, never half-matched."""
 
 
 @dataclass(frozen=True)
@@ -110,14 +79,14 @@ class RuleSet:
             try:
                 if rule.predicate(prepared):
                     hits.append(rule)
-            except Exception:  # a rule bug must not hide the other rules' verdicts
+            except Exception:  # one rule's bug must not hide the other rules' verdicts
                 continue
         hits.sort(key=lambda r: -r.severity)  # stable: ties keep load (path) order
         return [r.meta for r in hits]
 
 
 def default_rule_dirs() -> list[Path]:
-    """The team's rules: repo checkout's top-level ``sigma/``, else the copy inside a wheel."""
+    """The team's rules: a checkout's top-level ``sigma/``, else the copy shipped in the wheel."""
     here = Path(__file__).resolve().parent
     for candidate in (here.parent / "sigma", here / "data" / "sigma"):
         if candidate.is_dir():
@@ -131,59 +100,59 @@ _CACHE: dict[tuple[Any, ...], RuleSet] = {}
 def load_rules(dirs: Sequence[Path]) -> RuleSet:
     """Load and compile all ``*.yml``/``*.yaml`` rules below ``dirs``.
 
-    Cached in-process on every file's (path, mtime, size): stat-ing is far cheaper than
-    re-parsing, and edited or added rules still invalidate the cache.
+    Cached in-process on every file's (path, mtime, size): a stat walk (a few ms) is far cheaper
+    than re-parsing (about a second for SigmaHQ), and edited or added rules still invalidate it.
+    The cached RuleSet is shared, so callers must not mutate it.
     """
-    files: list[Path] = []
+    files: list[tuple[str, int, int]] = []
     missing: list[tuple[str, str]] = []
-    for d in map(Path, dirs):
-        if d.is_dir():
-            files.extend(sorted(p for p in d.rglob("*") if p.suffix in (".yml", ".yaml") and p.is_file()))
+    for d in map(str, dirs):
+        if os.path.isdir(d):
+            files.extend(_scan(d))
         else:
-            missing.append((str(d), "rule directory not found"))
-    key = (
-        tuple(str(d) for d in dirs),
-        tuple((str(p), st.st_mtime_ns, st.st_size) for p in files for st in [p.stat()]),
-    )
-    cached = _CACHE.get(key)
-    if cached is not None:
+            missing.append((d, "rule directory not found"))
+    key = (tuple(map(str, dirs)), tuple(files))
+    if (cached := _CACHE.get(key)) is not None:
         return cached
     ruleset = RuleSet(skipped=missing)
-    for path in files:
+    for path, _, _ in files:
         try:
-            ruleset.rules.append(_compile_file(path))
+            ruleset.rules.append(_compile_file(Path(path)))
         except _Unsupported as exc:
-            ruleset.skipped.append((str(path), str(exc)))
-        except Exception as exc:  # pySigma/YAML errors: skip the rule, never abort the load
-            ruleset.skipped.append((str(path), f"{type(exc).__name__}: {exc}"))
-    if len(_CACHE) > 8:  # a few rule sets at most per process; don't grow without bound
+            ruleset.skipped.append((path, str(exc)))
+        except Exception as exc:  # pySigma/YAML/IO errors: skip the rule, never abort the load
+            ruleset.skipped.append((path, f"{type(exc).__name__}: {exc}"))
+    if len(_CACHE) >= 8:  # a handful of rule sets per process at most; don't grow without bound
         _CACHE.clear()
     _CACHE[key] = ruleset
     return ruleset
 
 
+def _scan(root: str) -> list[tuple[str, int, int]]:
+    """(path, mtime_ns, size) of every rule file below root, sorted for a stable rule order."""
+    found = []
+    for dirpath, _, names in os.walk(root):
+        for name in names:
+            if name.endswith((".yml", ".yaml")):
+                stat = os.stat(path := os.path.join(dirpath, name))
+                found.append((path, stat.st_mtime_ns, stat.st_size))
+    return sorted(found)
+
+
 def _compile_file(path: Path) -> CompiledRule:
     rule = SigmaRule.from_yaml(path.read_text(encoding="utf-8"), collect_errors=True)
-    # Metadata errors (odd date, tag) don't affect matching; broken logsource/detection do.
+    # Metadata errors (odd date or tag) don't affect matching; a broken logsource/detection does.
     if isinstance(rule.logsource, EmptyLogSource) or isinstance(rule.detection, EmptySigmaDetections):
         raise _Unsupported(f"invalid rule: {rule.errors[0] if rule.errors else 'no detection'}")
     ls = rule.logsource
     if ls.category != "process_creation" or ls.product not in (None, "windows"):
-        raise _Unsupported(f"logsource category={ls.category} product={ls.product} not process_creation")
-    return CompiledRule(_meta(rule, path), _compile_rule(rule), _LEVELS.get(_level(rule), -1))
-
-
-def _level(rule: SigmaRule) -> str:
-    return rule.level.name.lower() if rule.level is not None else ""
-
-
-def _meta(rule: SigmaRule, path: Path) -> SigmaMatch:
+        raise _Unsupported(f"logsource category={ls.category} product={ls.product}: not process_creation")
+    level = rule.level.name.lower() if rule.level is not None else ""
     tags = tuple(str(t) for t in rule.tags)
-    techniques = tuple(
-        t.name.upper() for t in rule.tags if t.namespace == "attack" and _TECHNIQUE.fullmatch(t.name)
-    )
+    techniques = tuple(m[1].upper() for t in tags if (m := _TECHNIQUE.fullmatch(t)))
     rid = str(rule.id) if rule.id is not None else ""
-    return SigmaMatch(rid, rule.title, _level(rule), tags, techniques, str(path))
+    meta = SigmaMatch(rid, rule.title, level, tags, techniques, str(path))
+    return CompiledRule(meta, _compile_rule(rule), _LEVELS.get(level, -1))
 
 
 def _compile_rule(rule: SigmaRule) -> Pred:
@@ -191,33 +160,34 @@ def _compile_rule(rule: SigmaRule) -> Pred:
     named: dict[str, Pred] = {}
 
     def ident(name: str) -> Pred:
-        if name not in named:
+        if name not in named:  # compile each named detection once, however often it is referenced
             if name not in detections.detections:
                 raise _Unsupported(f"condition references undefined detection '{name}'")
             named[name] = _compile_detection(detections.detections[name])
         return named[name]
 
     def cond(node: Any) -> Pred:
-        node = unwrap_parse_result_operand(node)
-        if isinstance(node, ConditionIdentifier):
+        node = sc.unwrap_parse_result_operand(node)
+        if isinstance(node, sc.ConditionIdentifier):
             return ident(node.identifier)
-        if isinstance(node, ConditionSelector):  # "1 of sel_*", "all of them"
+        if isinstance(node, sc.ConditionSelector):  # "1 of selection_*", "all of them"
             names = [i.identifier for i in node.resolve_referenced_detections(detections)]
             if not names:
-                raise _Unsupported(f"selector '{node.args[0]} of {node.pattern}' matches no detection")
+                raise _Unsupported(f"'{node.args[0]} of {node.pattern}' matches no detection")
             preds = [ident(n) for n in names]
-            return _all(preds) if node.cond_class is ConditionAND else _any(preds)
-        if isinstance(node, ConditionNOT):
+            return _link(preds, node.cond_class is sc.ConditionAND)
+        if isinstance(node, sc.ConditionNOT):
             inner = cond(node.args[0])
             return lambda ev: not inner(ev)
-        if isinstance(node, ConditionAND):
-            return _all([cond(a) for a in node.args])
-        if isinstance(node, ConditionOR):
-            return _any([cond(a) for a in node.args])
+        if isinstance(node, sc.ConditionAND):
+            return _link([cond(a) for a in node.args], True)
+        if isinstance(node, sc.ConditionOR):
+            return _link([cond(a) for a in node.args], False)
         raise _Unsupported(f"unsupported condition element {type(node).__name__}")
 
+    # The unprocessed parse tree keeps identifiers, so shared detections compile only once.
     # Several conditions (a legacy list form) mean: any of them.
-    return _any([cond(c.parse(postprocess=False)) for c in detections.parsed_condition])
+    return _link([cond(c.parse(postprocess=False)) for c in detections.parsed_condition], False)
 
 
 def _compile_detection(det: SigmaDetection) -> Pred:
@@ -225,255 +195,202 @@ def _compile_detection(det: SigmaDetection) -> Pred:
         _compile_detection(i) if isinstance(i, SigmaDetection) else _compile_item(i)
         for i in det.detection_items
     ]
-    return _all(preds) if det.item_linking is ConditionAND else _any(preds)
+    return _link(preds, det.item_linking is sc.ConditionAND)
 
 
 def _compile_item(item: SigmaDetectionItem) -> Pred:
-    keyword = item.field is None
-    values = item.value
-    if not values:  # pySigma reads an empty value list as "field is null"
-        values = [SigmaNull()]
-    if item.value_linking is ConditionAND:  # |all: every value; expansions stay OR inside
-        groups = [v.values if isinstance(v, SigmaExpansion) else [v] for v in values]
+    values = item.value or [st.SigmaNull()]  # pySigma reads an empty value list as null
+    if item.value_linking is sc.ConditionAND:  # |all: every value; an expansion stays OR inside
+        groups = [_group(v.values if isinstance(v, st.SigmaExpansion) else [v], item.field) for v in values]
     else:
-        groups = [values]
-    tests = [_or_test(g, keyword) for g in groups]
-    if keyword:  # keyword (field-less) detections search every field's value
-        if any(isinstance(v, (SigmaNull, SigmaExists, SigmaFieldReference)) for v in _flat(values)):
-            raise _Unsupported("null/exists/fieldref value needs a field")
-
-        def pred(ev: Event) -> bool:
-            return all(any(t(e, ev) for e in ev.values()) for t in tests)
-    else:
-        key = item.field.lower()  # type: ignore[union-attr]
-        if len(tests) == 1:
-            test = tests[0]
-
-            def pred(ev: Event) -> bool:
-                return test(ev.get(key), ev)
-        else:
-
-            def pred(ev: Event) -> bool:
-                entry = ev.get(key)
-                return all(t(entry, ev) for t in tests)
-
+        groups = [_group(values, item.field)]
+    tests = [full for _, full in groups]
+    plain = [p for p, _ in groups if p is not None]
+    pred: Pred
+    if item.field is None:  # keyword detection: full-text search over every field's value
+        pred = lambda ev: all(any(t(e, ev) for e in ev.values()) for t in tests)  # noqa: E731
+    elif len(plain) < len(groups):  # regex, null, cased, ...: the general path
+        key = item.field.lower()
+        pred = lambda ev: all(t(ev.get(key), ev) for t in tests)  # noqa: E731
+    else:  # fast paths: only checks on the lower-cased value of a present field
+        pred = _plain_pred(item.field.lower(), plain)
     if item.negated:  # the |neq modifier
         inner = pred
         return lambda ev: not inner(ev)
     return pred
 
 
-def _flat(values: Iterable[SigmaType]) -> Iterable[SigmaType]:
-    for v in values:
-        if isinstance(v, SigmaExpansion):
+def _plain_pred(key: str, plain: list[StrTest]) -> Pred:
+    if len(plain) == 1:  # by far the most common item: one field, OR-linked values
+        test = plain[0]
+        return lambda ev: (e := ev.get(key)) is not None and test(e[1])
+    if all(isinstance(t, _Needle) for t in plain):  # contains|all, the second most common
+        needles = [str(t) for t in plain]
+        return lambda ev: (e := ev.get(key)) is not None and all(n in e[1] for n in needles)
+    return lambda ev: (e := ev.get(key)) is not None and all(t(e[1]) for t in plain)
+
+
+class _Needle(str):
+    """A lower-case substring check that stays recognisable, for the contains|all fast path."""
+
+    def __call__(self, s: str) -> bool:
+        return self in s
+
+
+def _group(values: Iterable[st.SigmaType], fieldname: str | None) -> tuple[StrTest | None, ValueTest]:
+    """Compile OR-linked values into (lower-cased-value-only check if that suffices, full check).
+
+    Plain strings are bucketed by operation so a list of 30 endswith values is one C-level
+    ``str.endswith(tuple)`` call instead of 30 Python calls.
+    """
+    low: dict[str, list[str]] = defaultdict(list)  # eq, sw, ew, ct (contains), rx ('?' globs)
+    cased: dict[str, list[str]] = defaultdict(list)
+    extra: list[ValueTest] = []
+    on_missing = False  # only null and exists:false accept an absent field
+    for v in _flat(values):
+        if isinstance(v, st.SigmaString):
+            if fieldname is None:  # a keyword may sit anywhere inside a value
+                v = v if v.startswith(_ANY) else _ANY + v
+                v = v if v.endswith(_ANY) else v + _ANY
+            is_cased = isinstance(v, st.SigmaCasedString)
+            _classify(v, is_cased, cased if is_cased else low)
+        elif isinstance(v, st.SigmaNull):  # null: field absent or empty
+            on_missing = True
+            extra.append(lambda e, ev: e is not None and e[0] == "")
+        elif isinstance(v, st.SigmaExists):
+            on_missing = on_missing or not v.exists
+            extra.append(lambda e, ev, x=v.exists: (e is not None) == x)
+        elif isinstance(v, st.SigmaTimestampPart):  # checked before SigmaNumber: it is a subclass
+            raise _Unsupported("timestamp modifiers are not supported")
+        elif isinstance(v, (st.SigmaBool, st.SigmaNumber)):
+            low["eq"].append(str(v).lower())  # "true"/"false", "4624": compared as strings
+        elif isinstance(v, st.SigmaRegularExpression):
+            extra.append(_regex_test(v))
+        elif isinstance(v, st.SigmaCompareExpression):
+            op, num = _COMPARE[v.op], v.number.number
+            extra.append(_typed_test(float, lambda x, op=op, num=num: op(x, num)))
+        elif isinstance(v, st.SigmaCIDRExpression):
+            extra.append(_typed_test(ipaddress.ip_address, v.network.__contains__))
+        elif isinstance(v, st.SigmaFieldReference):
+            extra.append(_fieldref_test(v))
+        else:
+            raise _Unsupported(f"unsupported value type {type(v).__name__}")
+    if (cased_test := _bucket_test(cased)) is not None:
+        extra.append(lambda e, ev: e is not None and cased_test(e[0]))
+    low_test = _bucket_test(low)
+
+    def test(e: Entry | None, ev: Event) -> bool:
+        if e is None:
+            return on_missing
+        return (low_test is not None and low_test(e[1])) or any(t(e, ev) for t in extra)
+
+    return (low_test if low_test is not None and not extra and not on_missing else None), test
+
+
+def _flat(values: Iterable[st.SigmaType]) -> Iterable[st.SigmaType]:
+    for v in values:  # windash/base64offset expansions are plain alternatives inside an OR
+        if isinstance(v, st.SigmaExpansion):
             yield from _flat(v.values)
         else:
             yield v
 
 
-def _or_test(values: Iterable[SigmaType], keyword: bool) -> ValueTest:
-    """One test for OR-linked values: plain strings are grouped into one set/tuple per operation."""
-    buckets: dict[bool, tuple[set[str], list[str], list[str], list[str], list[StrTest]]] = {
-        cased: (set(), [], [], [], []) for cased in (False, True)
-    }
-    extra: list[ValueTest] = []
-    on_missing = False  # what an absent field yields: only null / exists:false accept it
-    for v in _flat(values):
-        if isinstance(v, SigmaString):
-            if keyword and not v.startswith(SpecialChars.WILDCARD_MULTI):
-                v = SpecialChars.WILDCARD_MULTI + v  # full-text search: a keyword may sit anywhere
-            if keyword and not v.endswith(SpecialChars.WILDCARD_MULTI):
-                v = v + SpecialChars.WILDCARD_MULTI
-            cased = isinstance(v, SigmaCasedString)
-            _classify(v, cased, buckets[cased])
-        elif isinstance(v, SigmaNull):
-            on_missing = True
-            extra.append(lambda e, ev: e is not None and e[0] == "")
-        elif isinstance(v, SigmaExists):
-            on_missing = on_missing or not v.exists
-            if v.exists:
-                extra.append(lambda e, ev: e is not None)
-        elif isinstance(v, SigmaTimestampPart):  # before SigmaNumber: it is a subclass
-            raise _Unsupported("timestamp modifiers are not supported")
-        elif isinstance(v, SigmaBool):
-            buckets[False][0].add("true" if v.boolean else "false")
-        elif isinstance(v, SigmaNumber):
-            buckets[False][0].add(str(v.number).lower())
-        elif isinstance(v, SigmaRegularExpression):
-            extra.append(_regex_test(v))
-        elif isinstance(v, SigmaCompareExpression):
-            extra.append(_compare_test(v))
-        elif isinstance(v, SigmaCIDRExpression):
-            extra.append(_cidr_test(v))
-        elif isinstance(v, SigmaFieldReference):
-            extra.append(_fieldref_test(v))
-        else:
-            raise _Unsupported(f"unsupported value type {type(v).__name__}")
-    low = _str_test(*buckets[False])
-    orig = _str_test(*buckets[True])
-
-    def test(e: Entry | None, ev: Event) -> bool:
-        if e is None:
-            return on_missing
-        if low is not None and low(e[1]):
-            return True
-        if orig is not None and orig(e[0]):
-            return True
-        return any(t(e, ev) for t in extra)
-
-    return test
-
-
-def _classify(
-    v: SigmaString, cased: bool, b: tuple[set[str], list[str], list[str], list[str], list[StrTest]]
-) -> None:
-    """Sort a wildcard string into equals / startswith / endswith / contains / general glob."""
-    eq, sw, ew, ct, fns = b
+def _classify(v: st.SigmaString, cased: bool, bucket: dict[str, list[str]]) -> None:
+    """File a wildcard string under eq / sw / ew / ct, or as an RE2 regex for any other glob."""
     norm: Callable[[str], str] = (lambda s: s) if cased else str.lower
-    segments: list[str] = [""]  # literal text between '*' wildcards
-    single = False
+    segments, single = [""], False  # literal text between '*'s (escaped \* \? stay literal)
     for part in v.s:
-        if isinstance(part, Placeholder):
+        if isinstance(part, st.Placeholder):
             raise _Unsupported(f"placeholder %{part.name}% needs a processing pipeline")
-        if part is SpecialChars.WILDCARD_MULTI:
+        if part is _ANY:
             segments.append("")
-        elif part is SpecialChars.WILDCARD_SINGLE:
+        elif part is _ONE:
             single = True
         else:
-            segments[-1] += norm(part)
-    if single:  # '?' present: hand the whole glob to RE2 (linear time)
-        pattern = "".join(
-            ".*" if p is SpecialChars.WILDCARD_MULTI else "." if p is SpecialChars.WILDCARD_SINGLE else re.escape(norm(str(p)))
-            for p in v.s
-        )
-        fns.append(re2.compile("(?s)" + pattern).fullmatch)
-    elif len(segments) == 1:
-        eq.add(segments[0])
-    elif segments == ["", ""]:
-        fns.append(lambda s: True)  # bare '*': any value of a present field
-    elif len(segments) == 2 and segments[0] == "":
-        ew.append(segments[1])
-    elif len(segments) == 2 and segments[1] == "":
-        sw.append(segments[0])
-    elif len(segments) == 3 and segments[0] == segments[2] == "":
-        ct.append(segments[1])
+            segments[-1] += norm(str(part))
+    first, last, n = segments[0], segments[-1], len(segments)
+    if single or n > 3 or (n == 3 and (first or last)) or (n == 2 and first and last):
+        # Any other glob becomes one RE2 regex: linear time, no backtracking on hostile input.
+        rx = (".*" if p is _ANY else "." if p is _ONE else re.escape(norm(str(p))) for p in v.s)
+        bucket["rx"].append("".join(rx))
+    elif n == 1:
+        bucket["eq"].append(first)
+    elif n == 2 and not first:  # also '*' alone: endswith("") is always true
+        bucket["ew"].append(last)
+    elif n == 2:
+        bucket["sw"].append(first)
     else:
-        fns.append(_glob(segments))
+        bucket["ct"].append(segments[1])
 
 
-def _glob(segments: list[str]) -> StrTest:
-    """'*'-only glob by greedy leftmost search: exact for '*' and without any backtracking."""
-    first, mid, last = segments[0], segments[1:-1], segments[-1]
-    fixed = len(first) + len(last)
-
-    def match(s: str) -> bool:
-        if len(s) < fixed or not s.startswith(first) or not s.endswith(last):
-            return False
-        pos, end = len(first), len(s) - len(last)
-        for seg in mid:
-            i = s.find(seg, pos, end)
-            if i < 0:
-                return False
-            pos = i + len(seg)
-        return True
-
-    return match
-
-
-def _str_test(eq: set[str], sw: list[str], ew: list[str], ct: list[str], fns: list[StrTest]) -> StrTest | None:
-    """Combine one bucket into a single closure containing only the non-empty checks."""
-    checks: list[StrTest] = list(fns)
-    if ct:
-        needles = tuple(dict.fromkeys(ct))
-        if len(needles) == 1:
-            needle = needles[0]
-            checks.insert(0, lambda s: needle in s)
-        else:
-            checks.insert(0, lambda s: any(n in s for n in needles))
-    if ew:
-        suffixes = tuple(ew)
-        checks.insert(0, lambda s: s.endswith(suffixes))
-    if sw:
-        prefixes = tuple(sw)
-        checks.insert(0, lambda s: s.startswith(prefixes))
-    if eq:
-        checks.insert(0, frozenset(eq).__contains__)
-    if not checks:
-        return None
-    if len(checks) == 1:
-        return checks[0]
+def _bucket_test(b: dict[str, list[str]]) -> StrTest | None:
+    """One closure for a bucket, containing only the checks that are actually needed."""
+    checks: list[StrTest] = []
+    if b["eq"]:
+        checks.append(frozenset(b["eq"]).__contains__)
+    if prefixes := tuple(b["sw"]):
+        checks.append(lambda s: s.startswith(prefixes))
+    if suffixes := tuple(b["ew"]):
+        checks.append(lambda s: s.endswith(suffixes))
+    needles = tuple(dict.fromkeys(b["ct"]))
+    if len(needles) == 1:
+        checks.append(_Needle(needles[0]))
+    elif len(needles) > 16:  # long lists (emoji, cmdlets): one linear RE2 scan beats N finds
+        checks.append(_re2_test("|".join(map(re.escape, needles)), full=False))
+    elif needles:
+        checks.append(lambda s: any(n in s for n in needles))
+    if b["rx"]:
+        checks.append(_re2_test("|".join(b["rx"]), full=True))
+    if len(checks) <= 1:
+        return checks[0] if checks else None
     return lambda s: any(c(s) for c in checks)
 
 
-def _regex_test(v: SigmaRegularExpression) -> ValueTest:
-    flags = "".join(sorted(_RE2_FLAGS[f] for f in v.flags))
+def _re2_test(pattern: str, full: bool) -> StrTest:
+    rx = re2.compile(f"(?s)(?:{pattern})")
+    run = rx.fullmatch if full else rx.search
+    return lambda s: run(s) is not None
+
+
+def _regex_test(v: st.SigmaRegularExpression) -> ValueTest:
+    flags = "".join(sorted(v.sigma_to_re_flag[f] for f in v.flags))
     try:
-        rx = re2.compile((f"(?{flags})" if flags else "") + str(v.regexp))
+        search = re2.compile((f"(?{flags})" if flags else "") + str(v.regexp)).search
     except re2.error as exc:
         raise _Unsupported(f"regex not RE2-compatible: {exc}") from exc
-    search = rx.search  # Sigma regexes are unanchored and case-sensitive unless |i
+    # Sigma regexes are unanchored and case-sensitive unless |i, so: search the original value.
     return lambda e, ev: e is not None and search(e[0]) is not None
 
 
-def _compare_test(v: SigmaCompareExpression) -> ValueTest:
-    op, number = _COMPARE[v.op], v.number.number
+def _typed_test(convert: Callable[[str], Any], check: Callable[[Any], bool]) -> ValueTest:
+    """Numeric and IP comparisons: a value that does not parse simply does not match."""
 
     def test(e: Entry | None, ev: Event) -> bool:
         try:
-            return e is not None and op(float(e[0]), number)
+            return e is not None and check(convert(e[0].strip()))
         except ValueError:
             return False
 
     return test
 
 
-def _cidr_test(v: SigmaCIDRExpression) -> ValueTest:
-    network = v.network
-
-    def test(e: Entry | None, ev: Event) -> bool:
-        try:
-            return e is not None and ipaddress.ip_address(e[0].strip()) in network
-        except ValueError:
-            return False
-
-    return test
+def _fieldref_test(v: st.SigmaFieldReference) -> ValueTest:
+    # fieldref|startswith: this field's value starts with the referenced field's value, etc.
+    op = {(False, False): operator.eq, (True, False): str.startswith, (False, True): str.endswith}.get(
+        (v.starts_with, v.ends_with), operator.contains
+    )
+    ref = v.field.lower()
+    return lambda e, ev: e is not None and (o := ev.get(ref)) is not None and op(e[1], o[1])
 
 
-def _fieldref_test(v: SigmaFieldReference) -> ValueTest:
-    ref, starts, ends = v.field.lower(), v.starts_with, v.ends_with
-
-    def test(e: Entry | None, ev: Event) -> bool:
-        other = ev.get(ref)
-        if e is None or other is None:
-            return False
-        s, r = e[1], other[1]
-        if starts and ends:
-            return r in s
-        if starts:
-            return s.startswith(r)
-        if ends:
-            return s.endswith(r)
-        return s == r
-
-    return test
-
-
-def _all(preds: list[Pred]) -> Pred:
+def _link(preds: list[Pred], conj: bool) -> Pred:
+    """AND (conj) / OR of predicates; two operands ("selection and not filter") skip a generator."""
     if len(preds) == 1:
         return preds[0]
     if len(preds) == 2:
         a, b = preds
-        return lambda ev: a(ev) and b(ev)
-    return lambda ev: all(p(ev) for p in preds)
-
-
-def _any(preds: list[Pred]) -> Pred:
-    if len(preds) == 1:
-        return preds[0]
-    if len(preds) == 2:
-        a, b = preds
-        return lambda ev: a(ev) or b(ev)
-    return lambda ev: any(p(ev) for p in preds)
+        return (lambda ev: a(ev) and b(ev)) if conj else (lambda ev: a(ev) or b(ev))
+    return (lambda ev: all(p(ev) for p in preds)) if conj else (lambda ev: any(p(ev) for p in preds))
 
 
 def _prepare(event: Mapping[str, str]) -> Event:

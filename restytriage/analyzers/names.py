@@ -14,9 +14,34 @@ TYPES = frozenset({"*"})
 ORDER = 10
 
 EXECUTABLE_TYPES = frozenset({"pe", "lnk", "elf", "macho"})
-RISKY_OUTER = frozenset("lnk exe scr com pif cpl dll js jse vbs vbe wsf hta bat cmd ps1 msi iso img url".split())
+RISKY_OUTER = frozenset(
+    [
+        "lnk",
+        "exe",
+        "scr",
+        "com",
+        "pif",
+        "cpl",
+        "dll",
+        "js",
+        "jse",
+        "vbs",
+        "vbe",
+        "wsf",
+        "hta",
+        "bat",
+        "cmd",
+        "ps1",
+        "msi",
+        "iso",
+        "img",
+        "url",
+    ]
+)
 BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f")
-RESERVED = frozenset({"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))})
+RESERVED = frozenset(
+    {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}
+)
 PADDING = re.compile(r"[\s\u00a0\u2000-\u200b\u3000_]{8,}\.\w{1,5}$")
 
 
@@ -59,8 +84,10 @@ def _check_path(name: str, base: str, out: Analysis) -> None:
     stem = base.split(".")[0].rstrip(" ").lower()
     if stem in RESERVED:
         out.flag("names.reserved_device", f"{base!r} is a reserved Windows device name")
-    if "\x00" in name or any(0xDC80 <= ord(ch) <= 0xDCFF for ch in name) or any(
-        unicodedata.category(ch) == "Cc" for ch in name
+    if (
+        "\x00" in name
+        or any(0xDC80 <= ord(ch) <= 0xDCFF for ch in name)
+        or any(unicodedata.category(ch) == "Cc" for ch in name)
     ):
         out.flag("names.invalid_characters", f"{name!r} holds NUL, control or undecodable bytes")
     if len(name) > 255:

@@ -38,6 +38,8 @@ class Sample:
 def all_samples() -> tuple[Sample, ...]:
     found: list[Sample] = []
     for info in pkgutil.iter_modules(__path__):
+        if info.name.startswith("_"):
+            continue
         module = importlib.import_module(f"{__name__}.{info.name}")
         found.extend(getattr(module, "SAMPLES", ()))
     names = [s.name for s in found]

@@ -1,0 +1,225 @@
+"""Command line: options in, engine call, renderer choice. Nothing else lives here.
+
+Exit codes: 0 clean, 10 suspicious, 20 malicious (the worst verdict for several files),
+1 the tool could not run (missing or unreadable file, bad option value), 2 usage error.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from restytriage import __version__
+
+EXIT_CODES = {"clean": 0, "suspicious": 10, "malicious": 20}
+EXIT_HELP = "Exit codes: 0 clean, 10 suspicious, 20 malicious, 1 the tool could not run, 2 usage error."
+
+app = typer.Typer(
+    help=f"Static triage of suspicious attachments, without executing them. {EXIT_HELP}",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    rich_markup_mode=None,
+)
+
+
+class CliError(Exception):
+    """A problem the user can fix: shown as one line, exit code 1."""
+
+
+def _stderr():
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def _config(
+    rules: list[Path] | None = None,
+    sigma: list[Path] | None = None,
+    passwords: list[str] | None = None,
+    max_depth: int | None = None,
+    max_seconds: float | None = None,
+):
+    from dataclasses import replace
+
+    from restytriage.config import MAX_DEPTH_CEILING, Config, Limits
+
+    limits = Limits()
+    if max_depth is not None:
+        if not 0 <= max_depth <= MAX_DEPTH_CEILING:
+            raise CliError(f"--max-depth must be between 0 and {MAX_DEPTH_CEILING}, not {max_depth}")
+        limits = replace(limits, max_depth=max_depth)
+    if max_seconds is not None:
+        if max_seconds <= 0:
+            raise CliError(f"--max-seconds must be positive, not {max_seconds}")
+        limits = replace(limits, max_seconds=max_seconds)
+    for folder in [*(rules or []), *(sigma or [])]:
+        if not folder.is_dir():
+            raise CliError(f"rule folder not found: {folder}")
+    return Config(
+        limits=limits,
+        passwords=tuple(passwords or ()),
+        yara_dirs=tuple(rules or ()),
+        sigma_dirs=tuple(sigma or ()),
+    )
+
+
+RulesOption = Annotated[
+    list[Path] | None,
+    typer.Option("--rules", help="Extra YARA rule folder (repeatable).", show_default=False),
+]
+SigmaOption = Annotated[
+    list[Path] | None,
+    typer.Option("--sigma", help="Extra Sigma rule folder (repeatable).", show_default=False),
+]
+PasswordOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--password",
+        help="Archive/document password to try (repeatable), before the usual ones.",
+        show_default=False,
+    ),
+]
+
+
+@app.command(help=f"Analyse one file and print the report. {EXIT_HELP}")
+def triage(
+    path: Annotated[Path, typer.Argument(help="The file to analyse.", show_default=False, metavar="PATH")],
+    json_out: Annotated[
+        str | None,
+        typer.Option(
+            "--json", help="Write the JSON report to FILE, or to stdout with '-'.", show_default=False
+        ),
+    ] = None,
+    rules: RulesOption = None,
+    sigma: SigmaOption = None,
+    password: PasswordOption = None,
+    max_depth: Annotated[
+        int | None, typer.Option(help="Nesting levels to unpack (default 10).", show_default=False)
+    ] = None,
+    max_seconds: Annotated[
+        float | None, typer.Option(help="Wall-time limit for the file (default 120).", show_default=False)
+    ] = None,
+) -> None:
+    from restytriage.engine import triage as run_triage
+
+    config = _config(rules, sigma, password, max_depth, max_seconds)
+    try:
+        report = run_triage(path, config)
+    except FileNotFoundError:
+        raise CliError(f"no such file: {path}") from None
+    except (PermissionError, IsADirectoryError, OSError) as err:
+        raise CliError(f"cannot read {path}: {err.strerror or err}") from None
+    if json_out is not None:
+        from restytriage.render.json import write_json
+
+        write_json(report, json_out)
+    if json_out != "-":
+        from rich.console import Console
+
+        from restytriage.render.console import render
+
+        render(report, Console())
+    raise typer.Exit(EXIT_CODES[report.verdict])
+
+
+@app.command(help="Build the inert sample set into DIR and triage every sample.")
+def demo(
+    directory: Annotated[Path, typer.Argument(help="Where to write the samples.")] = Path("restytriage-demo"),
+    show: Annotated[
+        str, typer.Option(help="Sample whose full report is printed after the summary.")
+    ] = "restylink_invoice.zip",
+) -> None:
+    from rich.console import Console
+
+    from restytriage.demo import run_demo
+
+    run_demo(directory, show, Console())
+
+
+@app.command(
+    help="Triage every file a manifest lists and compare with its expectations. "
+    "Exit 0 when all agree, 3 on any difference, 1 when it cannot run."
+)
+def verify(
+    manifest: Annotated[
+        Path,
+        typer.Argument(help="samples_manifest.json or a manifest of the same shape.", metavar="MANIFEST"),
+    ],
+    directory: Annotated[
+        Path | None,
+        typer.Option(
+            "--dir", help="Where the listed files are (default: the manifest's folder).", show_default=False
+        ),
+    ] = None,
+    build: Annotated[
+        bool, typer.Option(help="Build restytriage's own sample set into a temp folder and check it.")
+    ] = False,
+    rules: RulesOption = None,
+    sigma: SigmaOption = None,
+) -> None:
+    import tempfile
+
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    from restytriage.samples import build_all
+    from restytriage.verify import verify as run_verify
+
+    if not manifest.is_file():
+        raise CliError(f"no such manifest: {manifest}")
+    config = _config(rules, sigma)
+    with tempfile.TemporaryDirectory(prefix="restytriage-verify-") as scratch:
+        if build:
+            directory = Path(scratch)
+            build_all(directory)
+        try:
+            total, found = run_verify(manifest, directory, config)
+        except (ValueError, KeyError) as err:
+            raise CliError(f"bad manifest {manifest}: {err}") from None
+    console = Console()
+    if found:
+        table = Table(
+            title=f"{len(found)} difference(s) in {total} file(s)", box=box.SIMPLE_HEAVY, title_justify="left"
+        )
+        for column in ("file", "aspect", "expected", "actual"):
+            table.add_column(column, overflow="fold")
+        for diff in found:
+            table.add_row(diff.file, diff.aspect, diff.expected, diff.actual)
+        console.print(table)
+        raise typer.Exit(3)
+    console.print(f"all {total} file(s) agree with {manifest}")
+
+
+@app.command(help="Print the JSON schema of the report.")
+def schema() -> None:
+    import json
+
+    from restytriage.model import json_schema
+
+    typer.echo(json.dumps(json_schema(), indent=2))
+
+
+@app.command(help="Print the version.")
+def version() -> None:
+    typer.echo(f"restytriage {__version__}")
+
+
+def main() -> None:
+    try:
+        app(prog_name="restytriage")
+    except CliError as err:
+        _stderr().print(f"restytriage: error: {err}", markup=False, highlight=False)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        _stderr().print("restytriage: interrupted", markup=False)
+        sys.exit(130)
+    except Exception as err:
+        _stderr().print(
+            f"restytriage: internal error: {type(err).__name__}: {err}", markup=False, highlight=False
+        )
+        sys.exit(1)

@@ -1,0 +1,3 @@
+module github.com/restylink-replica/beaconcfg
+
+go 1.21

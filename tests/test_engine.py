@@ -1,0 +1,155 @@
+"""Engine behaviour that holds for any format: errors, limits, identification, schema, verdict."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import jsonschema
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from restytriage import analyzers, findings
+from restytriage.analysis import Analysis, Child
+from restytriage.blob import Blob
+from restytriage.config import Config, Limits
+from restytriage.engine import triage_bytes
+from restytriage.identify import identify
+from restytriage.model import json_schema, to_json, walk
+from restytriage.verdict import decide
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA = json.loads((ROOT / "docs" / "report.schema.json").read_text("utf-8"))
+
+
+def validate(report) -> None:
+    jsonschema.validate(json.loads(to_json(report)), SCHEMA)
+
+
+def test_published_schema_is_current() -> None:
+    assert json_schema() == SCHEMA, "regenerate docs/report.schema.json with `restytriage schema`"
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (b"", "empty"),
+        (b"MZ" + b"\0" * 100, "pe"),
+        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 504, "ole"),
+        (b"%PDF-1.7\n%%EOF", "pdf"),
+        (b"Rar!\x1a\x07\x01\x00", "rar"),
+        (b"plain words\n", "text"),
+        (bytes(range(256)) * 4, "data"),
+    ],
+)
+def test_identification_is_by_content(data: bytes, expected: str) -> None:
+    assert identify(Blob.of(data), "misleading.docx").name == expected
+
+
+def test_every_finding_definition_is_well_formed() -> None:
+    table = findings.definitions()
+    assert table
+    for definition in table.values():
+        assert 0 <= definition.score <= 100, definition.id
+        assert definition.title, definition.id
+        prefix = definition.id.split(".")[0]
+        assert prefix in {m.NAME for m in analyzers.registry()} | {"engine", "limit"}, definition.id
+        for technique in definition.techniques:
+            assert technique.startswith("T") and technique[1:5].isdigit(), (definition.id, technique)
+
+
+def test_verdict_counts_each_signal_once() -> None:
+    one = findings.make("names.double_extension", "test")
+    assert decide([one]).score == one.score
+    assert decide([one, one, one]).score == one.score
+    two = decide([one, findings.make("names.bidi_override", "test")])
+    assert two.score > one.score and two.verdict == "malicious"
+
+
+def test_empty_random_and_truncated_inputs_give_a_valid_report() -> None:
+    for data in (
+        b"",
+        os.urandom(4096),
+        b"PK\x03\x04" + b"\0" * 10,
+        b"MZ",
+        b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1",
+    ):
+        report = triage_bytes(data, "x.bin")
+        validate(report)
+        assert report.verdict in {"clean", "suspicious", "malicious"}
+
+
+def test_an_analyzer_that_raises_becomes_an_error_finding(monkeypatch: pytest.MonkeyPatch) -> None:
+    def explode(item, ctx):
+        raise RuntimeError("boom")
+
+    names = next(m for m in analyzers.registry() if m.NAME == "names")
+    monkeypatch.setattr(names, "analyze", explode)
+    report = triage_bytes(b"hello", "a.txt")
+    assert report.root.errors[0].message == "RuntimeError: boom"
+    assert "engine.analyzer_error" in {f.id for f in report.root.findings}
+
+
+class _Nester:
+    """A fake container analyzer: every object holds one child one byte longer (endless nesting)."""
+
+    NAME = "nester"
+    TYPES = frozenset({"text"})
+    ORDER = 50
+
+    @staticmethod
+    def analyze(item, ctx) -> Analysis:
+        out = Analysis("nester")
+        out.children.append(Child(name="inner.txt", blob=Blob.of(item.blob.read() + b"x")))
+        return out
+
+
+def test_depth_limit_stops_endless_nesting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(analyzers, "for_type", lambda type_name: [_Nester])
+    report = triage_bytes(b"seed", "seed.txt", Config(limits=Limits(max_depth=5)))
+    nodes = list(walk(report.root))
+    assert len(nodes) == 6
+    assert any(f.id == "limit.depth" for n in nodes for f in n.findings)
+    validate(report)
+
+
+def test_wall_time_limit_reports_instead_of_hanging(monkeypatch: pytest.MonkeyPatch) -> None:
+    class SlowNester(_Nester):
+        @staticmethod
+        def analyze(item, ctx) -> Analysis:
+            time.sleep(0.01)
+            return _Nester.analyze(item, ctx)
+
+    monkeypatch.setattr(analyzers, "for_type", lambda type_name: [SlowNester])
+    report = triage_bytes(b"seed", "seed.txt", Config(limits=Limits(max_depth=100, max_seconds=0.05)))
+    assert any(f.id == "limit.time" for n in walk(report.root) for f in n.findings)
+
+
+def test_identical_objects_are_analysed_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Twins(_Nester):
+        @staticmethod
+        def analyze(item, ctx) -> Analysis:
+            out = Analysis("nester")
+            if item.depth == 0:
+                out.children += [Child("a.txt", Blob.of(b"same")), Child("b.txt", Blob.of(b"same"))]
+            return out
+
+    monkeypatch.setattr(analyzers, "for_type", lambda type_name: [Twins])
+    report = triage_bytes(b"root", "root.txt")
+    first, second = report.root.children
+    assert first.duplicate_of is None and second.duplicate_of == first.id
+
+
+def test_undecodable_names_survive_into_json() -> None:
+    report = triage_bytes(b"x", "bad\udcff\u202ename.txt")
+    assert b"bad\\\\xff" in to_json(report)
+    validate(report)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(max_size=2048), st.text(max_size=40))
+def test_any_bytes_and_name_give_a_schema_valid_report(data: bytes, name: str) -> None:
+    validate(triage_bytes(data, name))
