@@ -85,6 +85,25 @@ PasswordOption = Annotated[
 ]
 
 
+HtmlOption = Annotated[
+    Path | None, typer.Option("--html", help="Write a self-contained HTML report.", show_default=False)
+]
+StixOption = Annotated[
+    Path | None, typer.Option("--stix", help="Write a STIX 2.1 bundle.", show_default=False)
+]
+IocsOption = Annotated[
+    Path | None,
+    typer.Option("--iocs", help="Write the IOCs (defanged unless --live-iocs).", show_default=False),
+]
+IocFormatOption = Annotated[str, typer.Option("--iocs-format", help="csv or lines.")]
+LiveIocsOption = Annotated[bool, typer.Option("--live-iocs", help="Keep IOCs live (not defanged) in --iocs.")]
+
+
+def _check_ioc_format(ioc_format: str) -> None:
+    if ioc_format not in ("csv", "lines"):
+        raise CliError(f"--iocs-format must be csv or lines, not {ioc_format!r}")
+
+
 @app.command(help=f"Analyse one file and print the report. {EXIT_HELP}")
 def triage(
     path: Annotated[Path, typer.Argument(help="The file to analyse.", show_default=False, metavar="PATH")],
@@ -103,9 +122,16 @@ def triage(
     max_seconds: Annotated[
         float | None, typer.Option(help="Wall-time limit for the file (default 120).", show_default=False)
     ] = None,
+    html: HtmlOption = None,
+    stix: StixOption = None,
+    iocs: IocsOption = None,
+    iocs_format: IocFormatOption = "csv",
+    live_iocs: LiveIocsOption = False,
 ) -> None:
     from restytriage.engine import triage as run_triage
+    from restytriage.render.exports import write_exports
 
+    _check_ioc_format(iocs_format)
     config = _config(rules, sigma, password, max_depth, max_seconds)
     try:
         report = run_triage(path, config)
@@ -117,6 +143,7 @@ def triage(
         from restytriage.render.json import write_json
 
         write_json(report, json_out)
+    write_exports([report], html, stix, iocs, iocs_format, live_iocs)
     if json_out != "-":
         from rich.console import Console
 

@@ -222,7 +222,7 @@ def _report(root: Node, ctx: Context, duration: float) -> Report:
         Report(
             schema_version=SCHEMA_VERSION,
             tool=Tool("restytriage", __version__),
-            generated=datetime.now(UTC).isoformat(timespec="seconds"),
+            generated=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             file=FileSummary(root.name, root.size, root.md5, root.sha1, root.sha256, root.type),
             verdict=outcome.verdict,
             score=outcome.score,

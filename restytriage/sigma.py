@@ -20,8 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import re2  # type: ignore[import-untyped]
+import yaml
 import sigma.conditions as sc
 import sigma.types as st
+from sigma.modifiers import SigmaWideModifier, modifier_mapping
 from sigma.rule import SigmaDetection, SigmaDetectionItem, SigmaRule
 from sigma.rule.detection import EmptySigmaDetections
 from sigma.rule.logsource import EmptyLogSource
@@ -43,6 +45,9 @@ _COMPARE: dict[st.CompareOperators, Callable[[Any, Any], bool]] = {
     for name, fn in (("LT", "lt"), ("LTE", "le"), ("GT", "gt"), ("GTE", "ge"), ("NEQ", "ne"))
 }
 _ANY, _ONE = st.SpecialChars.WILDCARD_MULTI, st.SpecialChars.WILDCARD_SINGLE
+# The Sigma spec names "wide" also "utf16le"; pySigma 2.0.1 lacks that alias, so such rules would
+# be rejected as using an unknown modifier.
+modifier_mapping.setdefault("utf16le", SigmaWideModifier)
 
 
 class _Unsupported(Exception):
@@ -120,6 +125,8 @@ def load_rules(dirs: Sequence[Path]) -> RuleSet:
             ruleset.rules.append(_compile_file(Path(path)))
         except _Unsupported as exc:
             ruleset.skipped.append((path, str(exc)))
+        except yaml.YAMLError as exc:
+            ruleset.skipped.append((path, f"invalid YAML: {exc}"))
         except Exception as exc:  # pySigma/YAML/IO errors: skip the rule, never abort the load
             ruleset.skipped.append((path, f"{type(exc).__name__}: {exc}"))
     if len(_CACHE) >= 8:  # a handful of rule sets per process at most; don't grow without bound

@@ -1,0 +1,505 @@
+"""Sigma evaluation of implied process-creation events (restytriage.sigma)."""
+
+from __future__ import annotations
+
+import json
+import os
+import textwrap
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as hs
+from sigma.rule import SigmaRule
+
+from restytriage.sigma import RuleSet, SigmaMatch, default_rule_dirs, load_rules
+
+CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
+SIGMAHQ = CORPUS / "sigma" / "rules" / "windows" / "process_creation"
+REGRESSION = CORPUS / "sigma" / "regression_data" / "rules" / "windows" / "process_creation"
+
+RESTYLINK = {
+    "Image": "C:\\Windows\\System32\\cmd.exe",
+    "CommandLine": 'C:\\Windows\\System32\\cmd.exe /c copy /y "%TEMP%\\x.tmp" '
+    '"%APPDATA%\\Microsoft\\Word\\STARTUP\\w.dot" & start "" "invoice.pdf"',
+    "ParentImage": "C:\\Windows\\explorer.exe",
+    "CurrentDirectory": "C:\\Users\\Public\\",
+    "OriginalFileName": "Cmd.Exe",
+    "ParentCommandLine": "C:\\Windows\\explorer.exe",
+    "User": "DESKTOP\\bob",
+    "IntegrityLevel": "Medium",
+}
+
+
+def _benign(image: str, args: str = "", original: str = "") -> dict[str, str]:
+    cmd = f'"{image}"' + (f" {args}" if args else "")
+    return {
+        "Image": image,
+        "CommandLine": cmd,
+        "ParentImage": "C:\\Windows\\explorer.exe",
+        "CurrentDirectory": "C:\\Users\\a\\Documents\\",
+        "OriginalFileName": original or image.rsplit("\\", 1)[-1],
+        "ParentCommandLine": "C:\\Windows\\explorer.exe",
+        "User": "DESKTOP\\a",
+        "IntegrityLevel": "Medium",
+    }
+
+
+BENIGN = [
+    _benign(
+        "C:\\Program Files\\Microsoft Office\\root\\Office16\\WINWORD.EXE",
+        '"C:\\Users\\a\\Documents\\report.docx"',
+        "WinWord.exe",
+    ),
+    _benign("C:\\Windows\\System32\\notepad.exe", "C:\\Users\\a\\Desktop\\todo.txt", "NOTEPAD.EXE"),
+    _benign("C:\\Windows\\System32\\cmd.exe", "", "Cmd.Exe"),
+    _benign("C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe", "", "PowerShell.EXE"),
+    _benign(
+        "C:\\Program Files\\Google\\Chrome\\Application\\chrome.exe", "https://example.com/", "chrome.exe"
+    ),
+    _benign("C:\\Windows\\System32\\mspaint.exe", '"C:\\Users\\a\\Pictures\\cat.png"', "MSPAINT.EXE"),
+    _benign("C:\\Windows\\System32\\cmd.exe", '/c "C:\\Users\\a\\Desktop\\backup.bat"', "Cmd.Exe"),
+]
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _rule(detection: str, *, category: str = "process_creation", product: str | None = "windows") -> str:
+    logsource = f"    category: {category}\n" + (f"    product: {product}\n" if product else "")
+    return (
+        f"title: test rule\nid: {uuid.uuid4()}\nstatus: test\nlevel: high\n"
+        f"tags:\n    - attack.execution\n    - attack.t1059.003\n"
+        f"logsource:\n{logsource}detection:\n"
+        + textwrap.indent(textwrap.dedent(detection).strip("\n"), "    ")
+    )
+
+
+def _load(tmp_path: Path, *texts: str) -> RuleSet:
+    for i, text in enumerate(texts):
+        (tmp_path / f"r{i}.yml").write_text(text, encoding="utf-8")
+    return load_rules([tmp_path])
+
+
+def _hits(tmp_path: Path, detection: str, event: Mapping[str, object]) -> bool:
+    rs = _load(tmp_path, _rule(detection))
+    assert rs.skipped == [], rs.skipped
+    assert len(rs.rules) == 1
+    return bool(rs.match(event))  # type: ignore[arg-type]
+
+
+def _sysmon_events(path: Path) -> list[dict[str, object]]:
+    """The regression JSON files hold one or more concatenated Sysmon events."""
+    text, decoder, pos, out = path.read_text(encoding="utf-8"), json.JSONDecoder(), 0, []
+    while True:
+        while pos < len(text) and text[pos].isspace():
+            pos += 1
+        if pos >= len(text):
+            return out
+        obj, pos = decoder.raw_decode(text, pos)
+        out.append(obj["Event"]["EventData"])
+
+
+# --------------------------------------------------------------------------- team rules
+
+
+def test_team_rules_are_valid_sigma() -> None:
+    dirs = default_rule_dirs()
+    assert dirs and dirs[0].name == "sigma"
+    files = sorted(dirs[0].glob("*.yml"))
+    assert {f.name for f in files} >= {
+        "restylink_office_startup_template_write.yml",
+        "lnk_script_host_from_explorer.yml",
+    }
+    ids = set()
+    for f in files:
+        SigmaRule.from_yaml(f.read_text(encoding="utf-8"))  # strict: raises on any error
+        raw = yaml.safe_load(f.read_text(encoding="utf-8"))
+        for key in ("id", "title", "status", "description", "author", "date", "references", "tags", "level"):
+            assert raw.get(key), (f.name, key)
+        assert str(uuid.UUID(raw["id"])) == raw["id"]
+        ids.add(raw["id"])
+        assert raw["author"] == "restytriage"
+        assert raw["logsource"] == {"category": "process_creation", "product": "windows"}
+        assert any(t.startswith("attack.t") for t in raw["tags"])
+    assert len(ids) == len(files)
+    rs = load_rules(dirs)
+    assert rs.skipped == [] and len(rs.rules) == len(files)
+
+
+def test_team_rules_match_restylink_event() -> None:
+    matches = load_rules(default_rule_dirs()).match(RESTYLINK)
+    by_file = {Path(m.path).name: m for m in matches}
+    startup = by_file["restylink_office_startup_template_write.yml"]
+    assert startup.level == "high"
+    assert {"T1137.001", "T1137.006"} <= set(startup.techniques)
+    assert "attack.persistence" in startup.tags
+    explorer = by_file["lnk_script_host_from_explorer.yml"]
+    assert explorer.level == "medium" and "T1204.002" in explorer.techniques
+    assert "lnk_decoy_document_with_chained_launch.yml" in by_file
+    assert [m.level for m in matches] == sorted((m.level for m in matches), key=["high", "medium"].index)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        'powershell -c Copy-Item x.dotm "$env:APPDATA/Microsoft/Word/STARTUP/x.dotm"',
+        'cmd /c echo AAAA > "%APPDATA%\\Microsoft\\Excel\\XLSTART\\book.xlsb"',
+        'certutil -decode b.txt "%APPDATA%\\Microsoft\\AddIns\\helper.xlam"',
+        'cmd /c xcopy /y a.tmp "%APPDATA%\\Microsoft\\Word\\STARTUP\\addin.wll"',
+    ],
+)
+def test_startup_rule_variants(command: str) -> None:
+    event = {**RESTYLINK, "CommandLine": command}
+    names = {Path(m.path).name for m in load_rules(default_rule_dirs()).match(event)}
+    assert "restylink_office_startup_template_write.yml" in names
+
+
+@pytest.mark.parametrize(
+    "event", BENIGN, ids=lambda e: e["Image"].rsplit("\\", 1)[-1] + str(len(e["CommandLine"]))
+)
+def test_team_rules_ignore_benign(event: dict[str, str]) -> None:
+    assert load_rules(default_rule_dirs()).match(event) == []
+
+
+def test_match_result_shape() -> None:
+    m = load_rules(default_rule_dirs()).match(RESTYLINK)[0]
+    assert isinstance(m, SigmaMatch)
+    assert uuid.UUID(m.rule_id) and m.title and Path(m.path).is_file()
+    assert all(t == t.upper() and t.startswith("T") for t in m.techniques)
+
+
+# --------------------------------------------------------------------------- modifiers
+
+EV = {
+    "Image": "C:\\Windows\\System32\\cmd.exe",
+    "CommandLine": "cmd.exe /c whoami -all & ping 10.0.0.1",
+    "ParentImage": "C:\\Windows\\explorer.exe",
+    "User": "CORP\\Alice",
+    "SourceIp": "10.1.2.3",
+    "Empty": "",
+    "ProcessId": "4711",
+}
+
+MODIFIER_CASES = [
+    # (detection, event overrides, expected)
+    ("sel:\n  Image: 'c:\\windows\\system32\\CMD.EXE'\ncondition: sel", {}, True),  # equality, any case
+    ("sel:\n  Image: 'cmd.exe'\ncondition: sel", {}, False),  # plain value is not contains
+    ("sel:\n  image: 'C:\\Windows\\System32\\cmd.exe'\ncondition: sel", {}, True),  # field name case
+    ("sel:\n  CommandLine|contains: WHOAMI\ncondition: sel", {}, True),
+    ("sel:\n  CommandLine|contains: nothere\ncondition: sel", {}, False),
+    ("sel:\n  Image|startswith: 'C:\\Windows\\'\ncondition: sel", {}, True),
+    ("sel:\n  Image|startswith: 'System32'\ncondition: sel", {}, False),
+    ("sel:\n  Image|endswith: '\\cmd.exe'\ncondition: sel", {}, True),
+    ("sel:\n  Image|endswith: '\\powershell.exe'\ncondition: sel", {}, False),
+    ("sel:\n  Image|endswith:\n    - '\\a.exe'\n    - '\\cmd.exe'\ncondition: sel", {}, True),  # list = OR
+    ("sel:\n  CommandLine|contains|all: [whoami, ping]\ncondition: sel", {}, True),
+    ("sel:\n  CommandLine|contains|all: [whoami, net]\ncondition: sel", {}, False),
+    ("sel:\n  CommandLine: 'cmd.exe*ping*'\ncondition: sel", {}, True),  # '*' wildcard
+    ("sel:\n  CommandLine: 'cmd.exe*net*'\ncondition: sel", {}, False),
+    ("sel:\n  User: 'CORP\\Al?ce'\ncondition: sel", {}, True),  # '?' wildcard
+    ("sel:\n  User: 'CORP\\Al?e'\ncondition: sel", {}, False),
+    ("sel:\n  CommandLine|contains: 'a\\*b'\ncondition: sel", {"CommandLine": "xa*by"}, True),  # escaped
+    ("sel:\n  CommandLine|contains: 'a\\*b'\ncondition: sel", {"CommandLine": "xaZZby"}, False),
+    ("sel:\n  CommandLine|re: 'whoami\\s+-all'\ncondition: sel", {}, True),
+    ("sel:\n  CommandLine|re: 'WHOAMI'\ncondition: sel", {}, False),  # re is case-sensitive
+    ("sel:\n  CommandLine|re|i: 'WHOAMI'\ncondition: sel", {}, True),
+    ("sel:\n  CommandLine|re: '^ping'\ncondition: sel", {"CommandLine": "a\nping"}, False),
+    ("sel:\n  CommandLine|re|m: '^ping'\ncondition: sel", {"CommandLine": "a\nping"}, True),
+    ("sel:\n  CommandLine|re: 'a.b'\ncondition: sel", {"CommandLine": "a\nb"}, False),
+    ("sel:\n  CommandLine|re|s: 'a.b'\ncondition: sel", {"CommandLine": "a\nb"}, True),
+    ("sel:\n  CommandLine|contains|windash: ' -all'\ncondition: sel", {"CommandLine": "whoami /all"}, True),
+    (
+        "sel:\n  CommandLine|contains|windash: ' -all'\ncondition: sel",
+        {"CommandLine": "whoami \u2013all"},
+        True,
+    ),
+    ("sel:\n  CommandLine|contains|windash: ' -all'\ncondition: sel", {"CommandLine": "whoami all"}, False),
+    ("sel:\n  User|cased: 'CORP\\Alice'\ncondition: sel", {}, True),
+    ("sel:\n  User|cased: 'corp\\alice'\ncondition: sel", {}, False),
+    ("sel:\n  User|contains|cased: 'Ali'\ncondition: sel", {}, True),
+    ("sel:\n  User|contains|cased: 'ALI'\ncondition: sel", {}, False),
+    ("sel:\n  CommandLine|base64|contains: 'whoami'\ncondition: sel", {"CommandLine": "x d2hvYW1p y"}, True),
+    ("sel:\n  CommandLine|base64|contains: 'whoami'\ncondition: sel", {"CommandLine": "whoami"}, False),
+    (
+        "sel:\n  CommandLine|base64offset|contains: 'whoami'\ncondition: sel",
+        {"CommandLine": "eHdob2FtaQ=="},
+        True,
+    ),
+    ("sel:\n  CommandLine|base64offset|contains: 'whoami'\ncondition: sel", {"CommandLine": "-e abc"}, False),
+    (
+        "sel:\n  CommandLine|wide|base64offset|contains: 'IEX'\ncondition: sel",
+        {"CommandLine": "-enc SQBFAFgA"},
+        True,
+    ),
+    (
+        "sel:\n  CommandLine|utf16le|base64offset|contains: 'IEX'\ncondition: sel",
+        {"CommandLine": "SQBFAFgA"},
+        True,
+    ),
+    (
+        "sel:\n  CommandLine|utf16le|base64offset|contains: 'IEX'\ncondition: sel",
+        {"CommandLine": "SUVY"},
+        False,
+    ),
+    ("sel:\n  SourceIp|cidr: '10.0.0.0/8'\ncondition: sel", {}, True),
+    ("sel:\n  SourceIp|cidr: '192.168.0.0/16'\ncondition: sel", {}, False),
+    ("sel:\n  SourceIp|cidr: '10.0.0.0/8'\ncondition: sel", {"SourceIp": "not an ip"}, False),
+    ("sel:\n  Image|exists: true\ncondition: sel", {}, True),
+    ("sel:\n  Hashes|exists: true\ncondition: sel", {}, False),
+    ("sel:\n  Hashes|exists: false\ncondition: sel", {}, True),
+    ("sel:\n  Image|exists: false\ncondition: sel", {}, False),
+    ("sel:\n  Hashes: null\ncondition: sel", {}, True),  # null: absent ...
+    ("sel:\n  Empty: null\ncondition: sel", {}, True),  # ... or empty
+    ("sel:\n  Image: null\ncondition: sel", {}, False),
+    ("sel:\n  Empty: ''\ncondition: sel", {}, True),
+    ("sel:\n  Hashes: ''\ncondition: sel", {}, False),
+    ("sel:\n  ParentImage|fieldref: Image\ncondition: sel", {"ParentImage": EV["Image"].upper()}, True),
+    ("sel:\n  ParentImage|fieldref: Image\ncondition: sel", {}, False),
+    (
+        "sel:\n  CommandLine|fieldref|contains: User\ncondition: sel",
+        {"CommandLine": "run as corp\\alice!"},
+        True,
+    ),
+    (
+        "sel:\n  CommandLine|fieldref|startswith: User\ncondition: sel",
+        {"CommandLine": "x corp\\alice"},
+        False,
+    ),
+    ("sel:\n  CommandLine|fieldref|endswith: User\ncondition: sel", {"CommandLine": "x corp\\alice"}, True),
+    ("sel:\n  ProcessId: 4711\ncondition: sel", {}, True),  # numbers compare as text
+    ("sel:\n  ProcessId|gt: 4000\ncondition: sel", {}, True),
+    ("sel:\n  ProcessId|lt: 4000\ncondition: sel", {}, False),
+    ("sel:\n  Image|neq: 'x'\ncondition: sel", {}, True),
+    ("sel:\n  - whoami\n  - nothere\ncondition: sel", {}, True),  # keywords: full-text search
+    ("sel:\n  - nothere\n  - zzz\ncondition: sel", {}, False),
+    ("sel:\n  - 'cmd.exe*ping'\ncondition: sel", {}, True),
+    ("sel:\n  - 'CORP\\Alice'\ncondition: sel", {}, True),
+    ("sel:\n  '|contains': whoami\ncondition: sel", {}, True),
+    ("sel:\n  '|all': ['cmd.exe /c*', '*10.0.0.1']\ncondition: sel", {}, True),
+    ("sel:\n  '|all': ['*whoami*', 'nothere']\ncondition: sel", {}, False),
+    ("sel:\n  Image|endswith: '\\cmd.exe'\n  User: nobody\ncondition: sel", {}, False),  # map = AND
+    ("sel:\n  - Image|endswith: '\\x.exe'\n  - User: 'corp\\alice'\ncondition: sel", {}, True),  # list = OR
+]
+
+
+@pytest.mark.parametrize(("detection", "override", "expected"), MODIFIER_CASES)
+def test_modifiers(tmp_path: Path, detection: str, override: dict[str, str], expected: bool) -> None:
+    assert _hits(tmp_path, detection, {**EV, **override}) is expected
+
+
+SELECTIONS = """
+sel_a:
+  CommandLine|contains: whoami
+sel_b:
+  Image|endswith: '\\cmd.exe'
+sel_c:
+  User: nobody
+filter_x:
+  ParentImage|endswith: '\\services.exe'
+"""
+
+CONDITION_CASES = [
+    ("sel_a and sel_b", True),
+    ("sel_a and sel_c", False),
+    ("sel_a or sel_c", True),
+    ("sel_c or sel_c", False),
+    ("not sel_c", True),
+    ("not sel_a", False),
+    ("sel_a and not sel_c", True),
+    ("sel_a and not (sel_b or sel_c)", False),
+    ("(sel_a or sel_c) and (sel_b and not sel_c)", True),
+    ("not sel_a or sel_c", False),  # not binds tighter than or
+    ("1 of sel_*", True),
+    ("any of sel_*", True),
+    ("all of sel_*", False),
+    ("all of sel_a*", True),
+    ("1 of them", True),
+    ("all of them", False),
+    ("all of sel_* or 1 of filter_*", False),
+    ("(sel_a and sel_b) and not 1 of filter_*", True),
+    ("sel_a and sel_b and sel_a and not filter_x", True),
+]
+
+
+@pytest.mark.parametrize(("condition", "expected"), CONDITION_CASES)
+def test_conditions(tmp_path: Path, condition: str, expected: bool) -> None:
+    detection = SELECTIONS + f"condition: {condition}\n"
+    assert _hits(tmp_path, detection, EV) is expected
+
+
+def test_condition_list_means_any(tmp_path: Path) -> None:
+    assert _hits(tmp_path, SELECTIONS + "condition:\n  - sel_c\n  - sel_a\n", EV)
+
+
+# --------------------------------------------------------------------------- loading
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        (_rule("sel:\n  Image: x\ncondition: sel", category="file_event"), "not process_creation"),
+        (_rule("sel:\n  Image: x\ncondition: sel", product="linux"), "not process_creation"),
+        (_rule("sel:\n  Image: x\ncondition: other"), "undefined detection"),
+        (_rule("sel:\n  Image: x\ncondition: 1 of nothing_*"), "matches no detection"),
+        (_rule("sel:\n  UtcTime|minute: 5\ncondition: sel"), "timestamp"),
+        (_rule("sel:\n  Image|expand: '%dir%\\x.exe'\ncondition: sel"), "placeholder"),
+        (_rule("sel:\n  Image|nosuchmodifier: x\ncondition: sel"), "nosuchmodifier"),
+        (_rule("sel:\n  Image: x\ncondition: sel | count() > 5"), "pipe"),
+        (_rule("sel:\n  Image|re: '(?<=a)b'\ncondition: sel"), "invalid"),
+        ("title: broken\n  yaml: [", "YAML"),
+        ("title: no detection\nlogsource:\n  category: process_creation\n", "detection"),
+        ("- just\n- a list\n", "Error"),
+        ("", "invalid rule"),
+    ],
+)
+def test_bad_rules_are_skipped_with_reason(tmp_path: Path, text: str, reason: str) -> None:
+    good = _rule("sel:\n  Image|endswith: '\\cmd.exe'\ncondition: sel")
+    rs = _load(tmp_path, text, good)
+    assert len(rs.rules) == 1
+    assert len(rs.skipped) == 1
+    path, why = rs.skipped[0]
+    assert path.endswith("r0.yml")
+    assert reason.lower() in why.lower(), why
+    assert rs.match(EV)  # the good rule still works
+
+
+def test_product_may_be_omitted(tmp_path: Path) -> None:
+    rs = _load(tmp_path, _rule("sel:\n  Image|endswith: '\\cmd.exe'\ncondition: sel", product=None))
+    assert rs.skipped == [] and rs.match(EV)
+
+
+def test_missing_directory_is_reported(tmp_path: Path) -> None:
+    rs = load_rules([tmp_path / "nope"])
+    assert rs.rules == [] and rs.skipped == [(str(tmp_path / "nope"), "rule directory not found")]
+
+
+def test_rules_found_recursively_and_in_stable_order(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b.yaml").write_text(_rule("sel:\n  Image|endswith: '.exe'\ncondition: sel"))
+    (tmp_path / "a.yml").write_text(_rule("sel:\n  Image|endswith: '.exe'\ncondition: sel"))
+    (tmp_path / "notes.txt").write_text("not a rule")
+    rs = load_rules([tmp_path])
+    assert [Path(r.meta.path).name for r in rs.rules] == ["a.yml", "b.yaml"]
+
+
+def test_load_is_cached_and_invalidated_by_edits(tmp_path: Path) -> None:
+    rule = tmp_path / "r.yml"
+    rule.write_text(_rule("sel:\n  Image|endswith: '\\cmd.exe'\ncondition: sel"))
+    first = load_rules([tmp_path])
+    assert load_rules([tmp_path]) is first
+    rule.write_text(_rule("sel:\n  Image|endswith: '\\powershell.exe'\ncondition: sel"))
+    os.utime(rule, ns=(1, 1))  # a different mtime even on coarse-grained file systems
+    second = load_rules([tmp_path])
+    assert second is not first and second.match(EV) == []
+
+
+def test_results_most_severe_first(tmp_path: Path) -> None:
+    texts = [
+        _rule("sel:\n  Image|endswith: '.exe'\ncondition: sel").replace("level: high", f"level: {lvl}")
+        for lvl in ("low", "critical", "medium", "informational", "high")
+    ]
+    rs = _load(tmp_path, *texts)
+    assert [m.level for m in rs.match(EV)] == ["critical", "high", "medium", "low", "informational"]
+
+
+def test_odd_events_never_raise(tmp_path: Path) -> None:
+    rs = _load(tmp_path, _rule("sel:\n  Image|endswith: '\\cmd.exe'\ncondition: sel"))
+    assert rs.match({}) == []
+    assert rs.match({"Image": None, "CommandLine": 5}) == []  # type: ignore[dict-item]
+    assert rs.match({"IMAGE": "C:\\x\\CMD.EXE"})
+
+
+# --------------------------------------------------------------------------- property tests
+
+FIELDS = hs.sampled_from(["Image", "CommandLine", "ParentImage", "OriginalFileName", "User", "image", "X"])
+EVENTS = hs.dictionaries(FIELDS | hs.text(max_size=8), hs.text(max_size=300) | hs.none(), max_size=8)
+
+
+@settings(max_examples=200, deadline=None)
+@given(event=EVENTS)
+def test_team_rules_never_raise(event: dict[str, str]) -> None:
+    for m in load_rules(default_rule_dirs()).match(event):
+        assert isinstance(m, SigmaMatch)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    value=hs.text(max_size=40),
+    modifier=hs.sampled_from(
+        [
+            "",
+            "|contains",
+            "|startswith",
+            "|endswith",
+            "|contains|all",
+            "|windash|contains",
+            "|cased",
+            "|re",
+            "|re|i",
+        ]
+    ),
+    event=EVENTS,
+)
+def test_random_rule_values_never_raise(
+    tmp_path_factory: pytest.TempPathFactory, value: str, modifier: str, event: dict[str, str]
+) -> None:
+    folder = tmp_path_factory.mktemp("prop")
+    detection = yaml.safe_dump({"sel": {f"CommandLine{modifier}": [value, "x"]}, "condition": "sel"})
+    rs = _load(folder, _rule(detection))
+    assert len(rs.rules) + len(rs.skipped) == 1  # loads or is skipped with a reason, never raises
+    rs.match(event)
+
+
+# --------------------------------------------------------------------------- public SigmaHQ corpus
+
+
+@pytest.fixture(scope="module")
+def sigmahq() -> RuleSet:
+    if not SIGMAHQ.is_dir():
+        pytest.skip("public corpus (../shared/corpus/sigma) not present")
+    return load_rules([SIGMAHQ])
+
+
+def test_corpus_rules_all_load_or_skip_with_reason(sigmahq: RuleSet) -> None:
+    files = sorted(str(p) for p in SIGMAHQ.glob("*.yml"))
+    assert len(files) >= 1000
+    loaded = [r.meta.path for r in sigmahq.rules]
+    assert sorted(loaded + [p for p, _ in sigmahq.skipped]) == files
+    assert all(reason for _, reason in sigmahq.skipped)
+    assert len(loaded) >= 0.98 * len(files)  # today every rule loads; guard against regressions
+
+
+def _regression_cases() -> list[str]:
+    return sorted(p.name for p in REGRESSION.iterdir()) if REGRESSION.is_dir() else ["<corpus missing>"]
+
+
+@pytest.mark.parametrize("case", _regression_cases())
+def test_corpus_regression_event_matches_its_rule(sigmahq: RuleSet, case: str) -> None:
+    folder = REGRESSION / case
+    info = yaml.safe_load((folder / "info.yml").read_text(encoding="utf-8"))
+    rule_id = info["rule_metadata"][0]["id"]
+    expected = info["regression_tests_info"][0].get("match_count")
+    events = _sysmon_events(folder / f"{rule_id}.json")
+    hits = sum(rule_id in {m.rule_id for m in sigmahq.match(ev)} for ev in events)  # type: ignore[arg-type]
+    assert hits >= 1
+    if expected is not None:
+        assert hits == expected
+
+
+@pytest.mark.parametrize(
+    "event", BENIGN, ids=lambda e: e["Image"].rsplit("\\", 1)[-1] + str(len(e["CommandLine"]))
+)
+def test_corpus_benign_events_raise_no_high_alerts(sigmahq: RuleSet, event: dict[str, str]) -> None:
+    assert [m.title for m in sigmahq.match(event) if m.level in ("high", "critical")] == []
+
+
+@settings(max_examples=50, deadline=None)
+@given(event=EVENTS)
+def test_corpus_rules_never_raise(event: dict[str, str]) -> None:
+    if not SIGMAHQ.is_dir():
+        pytest.skip("public corpus (../shared/corpus/sigma) not present")
+    load_rules([SIGMAHQ]).match(event)
