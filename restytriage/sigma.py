@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import re2  # type: ignore[import-untyped]
-import yaml
 import sigma.conditions as sc
 import sigma.types as st
+import yaml
 from sigma.modifiers import SigmaWideModifier, modifier_mapping
 from sigma.rule import SigmaDetection, SigmaDetectionItem, SigmaRule
 from sigma.rule.detection import EmptySigmaDetections
