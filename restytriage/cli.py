@@ -222,6 +222,184 @@ def verify(
     console.print(f"all {total} file(s) agree with {manifest}")
 
 
+VerdictChoice = Annotated[
+    str,
+    typer.Option(
+        "--min-verdict", help="Show and write only files at or above: clean, suspicious, malicious."
+    ),
+]
+
+
+def _check_verdict(min_verdict: str) -> None:
+    if min_verdict not in EXIT_CODES:
+        raise CliError(f"--min-verdict must be clean, suspicious or malicious, not {min_verdict!r}")
+
+
+@app.command(help=f"Scan files and folders in parallel, with a cache so re-runs resume. {EXIT_HELP}")
+def scan(
+    paths: Annotated[
+        list[Path], typer.Argument(help="Files and folders to scan.", show_default=False, metavar="PATH...")
+    ],
+    workers: Annotated[
+        int | None, typer.Option(help="Worker processes (default: all cores).", show_default=False)
+    ] = None,
+    jsonl: Annotated[
+        Path | None, typer.Option(help="Stream one JSON line per file as it finishes.", show_default=False)
+    ] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Write the batch document at the end.", show_default=False)
+    ] = None,
+    cache: Annotated[
+        Path | None, typer.Option(help="SQLite cache (default: the user cache folder).", show_default=False)
+    ] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the cache.")] = False,
+    include: Annotated[
+        list[str] | None, typer.Option(help="Only paths matching this glob (repeatable).", show_default=False)
+    ] = None,
+    exclude: Annotated[
+        list[str] | None, typer.Option(help="Skip paths matching this glob (repeatable).", show_default=False)
+    ] = None,
+    cluster: Annotated[
+        str | None, typer.Option(help="Dask scheduler address, e.g. tcp://10.0.0.5:8786.", show_default=False)
+    ] = None,
+    min_verdict: VerdictChoice = "clean",
+    worker_memory_mb: Annotated[
+        int, typer.Option(help="Address-space ceiling per worker, MiB (0: none).")
+    ] = 4096,
+    rules: RulesOption = None,
+    sigma: SigmaOption = None,
+    password: PasswordOption = None,
+    max_depth: Annotated[
+        int | None, typer.Option(help="Nesting levels to unpack (default 10).", show_default=False)
+    ] = None,
+    max_seconds: Annotated[
+        float | None, typer.Option(help="Wall-time limit per file (default 120).", show_default=False)
+    ] = None,
+    html: HtmlOption = None,
+    stix: StixOption = None,
+    iocs: IocsOption = None,
+    iocs_format: IocFormatOption = "csv",
+    live_iocs: LiveIocsOption = False,
+) -> None:
+
+    from rich.console import Console
+
+    from restytriage.batch import scan as run_scan
+    from restytriage.cache import default_db
+    from restytriage.render.summary import ScanProgress, render_summary
+
+    _check_verdict(min_verdict)
+    _check_ioc_format(iocs_format)
+    if workers is not None and workers < 1:
+        raise CliError(f"--workers must be 1 or more, not {workers}")
+    missing = [p for p in paths if not p.exists() and not p.is_symlink()]
+    if missing:
+        raise CliError(f"no such file or folder: {missing[0]}")
+    config = _config(rules, sigma, password, max_depth, max_seconds)
+    console = Console(stderr=True)
+    stream = open(jsonl, "ab") if jsonl else None  # noqa: SIM115 - closed below; append so resumed runs keep lines
+    try:
+        with ScanProgress(console) as progress:
+            result = run_scan(
+                paths,
+                config,
+                workers=workers,
+                include=include or (),
+                exclude=exclude or (),
+                cache_path=None if no_cache else (cache or default_db()),
+                jsonl=stream,
+                cluster=cluster,
+                worker_memory=worker_memory_mb << 20,
+                min_verdict=min_verdict,
+                on_listed=progress.listed,
+                on_result=progress.advance,
+            )
+    finally:
+        if stream is not None:
+            stream.close()
+    render_summary(result, console, min_verdict)
+    _write_batch_outputs(result, min_verdict, json_out, html, stix, iocs, iocs_format, live_iocs)
+    if result.interrupted:
+        raise typer.Exit(130)
+    raise typer.Exit(EXIT_CODES[result.worst()])
+
+
+def _write_batch_outputs(result, min_verdict, json_out, html, stix, iocs, iocs_format, live_iocs) -> None:
+    import json
+
+    from restytriage.batch import batch_document
+    from restytriage.model import from_json
+    from restytriage.render.exports import write_exports
+    from restytriage.render.summary import visible
+
+    shown = visible(result.outcomes, min_verdict)
+    if json_out is not None:
+        document = batch_document(result)
+        kept = {id(o) for o in shown}
+        document["files"] = [
+            f for f, o in zip(document["files"], result.outcomes, strict=True) if id(o) in kept
+        ]
+        json_out.write_text(json.dumps(document, ensure_ascii=False), "utf-8")
+    reports = [from_json(o.report_json) for o in shown if o.report_json is not None]
+    if reports:
+        write_exports(reports, html, stix, iocs, iocs_format, live_iocs)
+
+
+@app.command(help="Rebuild the summary and outputs from the cache, without rescanning.")
+def report(
+    from_db: Annotated[
+        Path, typer.Option("--from", help="The SQLite cache of earlier scans.", show_default=False)
+    ],
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Write the batch document.", show_default=False)
+    ] = None,
+    jsonl: Annotated[
+        Path | None, typer.Option(help="Write one JSON line per file.", show_default=False)
+    ] = None,
+    min_verdict: VerdictChoice = "clean",
+    all_versions: Annotated[
+        bool, typer.Option("--all", help="Include reports from other engine or rule versions.")
+    ] = False,
+    html: HtmlOption = None,
+    stix: StixOption = None,
+    iocs: IocsOption = None,
+    iocs_format: IocFormatOption = "csv",
+    live_iocs: LiveIocsOption = False,
+) -> None:
+    import time
+
+    from rich.console import Console
+
+    from restytriage.batch import FileEntry, ScanResult, jsonl_line, outcome_of
+    from restytriage.cache import ReportCache, rules_fingerprint
+    from restytriage.config import Config
+    from restytriage.render.summary import render_summary, visible
+
+    _check_verdict(min_verdict)
+    _check_ioc_format(iocs_format)
+    if not from_db.is_file():
+        raise CliError(f"no such cache: {from_db}")
+    store = ReportCache(from_db, rules_fingerprint(Config()))
+    try:
+        outcomes = []
+        for paths, blob in store.entries(current_only=not all_versions):
+            outcome = outcome_of(FileEntry("", 0, paths or ["(path unknown)"]), "cached", blob, "", 0.0)
+            outcome.entry.sha256 = (outcome.decoded() or {}).get("file", {}).get("sha256", "")
+            outcome.entry.size = (outcome.decoded() or {}).get("file", {}).get("size", 0)
+            outcomes.append(outcome)
+    finally:
+        store.close()
+    now = time.time()
+    result = ScanResult(outcomes, [], now, now, [])
+    if jsonl is not None:
+        with open(jsonl, "wb") as stream:
+            for outcome in visible(outcomes, min_verdict):
+                stream.write(jsonl_line(outcome))
+    render_summary(result, Console(), min_verdict)
+    _write_batch_outputs(result, min_verdict, json_out, html, stix, iocs, iocs_format, live_iocs)
+    raise typer.Exit(EXIT_CODES[result.worst()])
+
+
 @app.command(help="Print the JSON schema of the report.")
 def schema() -> None:
     import json
@@ -250,3 +428,30 @@ def main() -> None:
             f"restytriage: internal error: {type(err).__name__}: {err}", markup=False, highlight=False
         )
         sys.exit(1)
+
+
+rules_app = typer.Typer(
+    help="The YARA rules: the team's (yara/) and any --rules folders.", no_args_is_help=True
+)
+app.add_typer(rules_app, name="rules")
+
+
+@rules_app.command("list", help="Show the loaded YARA rules with their meta, and any skipped file.")
+def rules_list(rules: RulesOption = None) -> None:
+    from rich.console import Console
+
+    from restytriage.rules import list_rules
+
+    list_rules(rules or [], Console())
+
+
+@rules_app.command(
+    "check",
+    help="Compile the YARA rules afresh and report broken, duplicate or unsupported ones (exit 1 if any).",
+)
+def rules_check(rules: RulesOption = None) -> None:
+    from rich.console import Console
+
+    from restytriage.rules import check_rules
+
+    raise typer.Exit(check_rules(rules or [], Console()))

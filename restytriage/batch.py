@@ -1,0 +1,451 @@
+"""Batch scans of quarantine folders: walk, dedupe, cache, run in parallel, stream results.
+
+The local pool is our own: one process per worker, each fed one file at a time, watched by the
+parent. A file that hangs past its time limit or kills its worker is recorded ("timeout", "crash")
+and the worker replaced; nothing else in the batch is touched, which concurrent.futures' pools
+(broken wholesale by one dead worker) cannot promise. Workers import analyzers and compile rules
+once, when they start.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import hashlib
+import json
+import multiprocessing as mp
+import os
+import queue
+import stat
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from restytriage import __version__
+from restytriage.config import Config
+
+BATCH_SCHEMA_VERSION = "1.0"
+GRACE_SECONDS = 10.0  # past the engine's own cooperative limit before a worker is killed
+WARM_UP_SECONDS = 300.0  # a worker that has not begun its file by then (imports, rule compile) is replaced
+DEFAULT_WORKER_MEMORY = 4 << 30  # address-space ceiling per worker (RLIMIT_AS)
+VERDICT_RANK = {"clean": 0, "suspicious": 1, "malicious": 2}
+
+
+@dataclass
+class FileEntry:
+    """One unique content (by sha256) and every path it was found at."""
+
+    sha256: str
+    size: int
+    paths: list[str]
+
+
+@dataclass
+class Skipped:
+    path: str
+    reason: str
+
+
+@dataclass
+class Outcome:
+    """The result for one unique file: a report, or why there is none."""
+
+    entry: FileEntry
+    status: str  # ok, cached, timeout, crash, error
+    report_json: bytes | None = None
+    verdict: str | None = None
+    score: int = 0
+    seconds: float = 0.0
+    reason: str = ""
+    report: dict[str, Any] | None = field(default=None, repr=False)
+
+    def decoded(self) -> dict[str, Any] | None:
+        if self.report is None and self.report_json is not None:
+            self.report = json.loads(self.report_json)
+        return self.report
+
+
+# ----------------------------------------------------------------------------- walking
+
+
+def _matches(relative: str, patterns: Sequence[str]) -> bool:
+    name = relative.rsplit("/", 1)[-1]
+    return any(fnmatch.fnmatch(relative, p) or fnmatch.fnmatch(name, p) for p in patterns)
+
+
+def walk(
+    roots: Sequence[Path], include: Sequence[str] = (), exclude: Sequence[str] = ()
+) -> Iterator[tuple[Path, int] | Skipped]:
+    """Regular files under the roots (never following symlinks), or why a path was skipped."""
+    for root in roots:
+        try:
+            info = root.lstat()
+        except OSError as err:
+            yield Skipped(str(root), f"unreadable: {err.strerror or err}")
+            continue
+        if stat.S_ISLNK(info.st_mode):
+            yield Skipped(str(root), "symbolic link not followed")
+            continue
+        if stat.S_ISREG(info.st_mode):
+            yield root, info.st_size
+            continue
+        pending = [root]
+        while pending:
+            folder = pending.pop()
+            try:
+                with os.scandir(folder) as listing:
+                    entries = sorted(listing, key=lambda e: e.name)
+            except OSError as err:
+                yield Skipped(str(folder), f"unreadable folder: {err.strerror or err}")
+                continue
+            for entry in entries:
+                relative = os.path.relpath(entry.path, root).replace(os.sep, "/")
+                try:
+                    if entry.is_symlink():
+                        yield Skipped(entry.path, "symbolic link not followed")
+                    elif entry.is_dir(follow_symlinks=False):
+                        pending.append(Path(entry.path))
+                    elif not entry.is_file(follow_symlinks=False):
+                        yield Skipped(entry.path, "not a regular file (device, FIFO or socket)")
+                    elif (include and not _matches(relative, include)) or _matches(relative, exclude):
+                        continue
+                    else:
+                        yield Path(entry.path), entry.stat(follow_symlinks=False).st_size
+                except OSError as err:
+                    yield Skipped(entry.path, f"unreadable: {err.strerror or err}")
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def collect(
+    roots: Sequence[Path], include: Sequence[str] = (), exclude: Sequence[str] = ()
+) -> tuple[list[FileEntry], list[Skipped]]:
+    """Unique contents to analyse (hashed here: duplicates and cache hits then cost no worker)."""
+    unique: dict[str, FileEntry] = {}
+    skipped: list[Skipped] = []
+    for found in walk(roots, include, exclude):
+        if isinstance(found, Skipped):
+            skipped.append(found)
+            continue
+        path, size = found
+        try:
+            digest = sha256_of(path)
+        except OSError as err:
+            skipped.append(Skipped(str(path), f"unreadable: {err.strerror or err}"))
+            continue
+        if digest in unique:
+            unique[digest].paths.append(str(path))
+        else:
+            unique[digest] = FileEntry(digest, size, [str(path)])
+    return list(unique.values()), skipped
+
+
+# ----------------------------------------------------------------------------- workers
+
+
+def _limit_memory(max_bytes: int) -> None:
+    if max_bytes > 0:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (max_bytes, max_bytes))
+
+
+def _warm_up(config: Config) -> None:
+    """Import every analyzer and compile the rules once per worker, before the first file."""
+    from restytriage import analyzers, rules, sigma
+
+    analyzers.registry()
+    rules.ruleset_for(config)
+    sigma.load_rules([*(sigma.default_rule_dirs() if config.builtin_rules else []), *config.sigma_dirs])
+
+
+def triage_to_json(path: str, expected_sha256: str, config: Config) -> tuple[str, bytes | None, str]:
+    """(status, report JSON, reason) for one file; shared by local workers and Dask tasks."""
+    from restytriage.engine import triage
+    from restytriage.model import to_json
+
+    try:
+        if sha256_of(Path(path)) != expected_sha256:
+            return "error", None, "file changed since it was listed"
+        return "ok", to_json(triage(Path(path), config)), ""
+    except FileNotFoundError:
+        return "error", None, "file vanished before it was analysed"
+    except MemoryError:
+        return "crash", None, "worker memory ceiling reached"
+    except Exception as err:
+        return "error", None, f"{type(err).__name__}: {err}"[:300]
+
+
+Work = Callable[[str, str, Config], tuple[str, bytes | None, str]]
+
+
+def _worker(tasks: Any, results: Any, config: Config, memory: int, work: Work) -> None:
+    _limit_memory(memory)
+    with contextlib.suppress(Exception):  # a bad rule pack shows in each report, not as a dead worker
+        _warm_up(config)
+    while True:
+        task = tasks.get()
+        if task is None:
+            return
+        key, path, sha256 = task
+        results.put((os.getpid(), key, "started", None, "", 0.0))
+        started = time.perf_counter()
+        status, report_json, reason = work(path, sha256, config)
+        results.put((os.getpid(), key, status, report_json, reason, time.perf_counter() - started))
+
+
+@dataclass
+class _Slot:
+    process: Any
+    tasks: Any
+    current: FileEntry | None = None
+    started: float = 0.0  # when the file was handed over, then when the worker said it began
+    running: bool = False
+
+
+class LocalPool:
+    def __init__(
+        self, workers: int, config: Config, memory: int = DEFAULT_WORKER_MEMORY, work: Work = triage_to_json
+    ) -> None:
+        self._work = work
+        self._context = mp.get_context(
+            "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+        )
+        self._config = config
+        self._memory = memory
+        self._results = self._context.Queue()
+        self._slots = [self._start() for _ in range(max(1, workers))]
+        self._hard_limit = config.limits.max_seconds + GRACE_SECONDS
+
+    def _start(self) -> _Slot:
+        tasks = self._context.SimpleQueue()
+        process = self._context.Process(
+            target=_worker, args=(tasks, self._results, self._config, self._memory, self._work), daemon=True
+        )
+        process.start()
+        return _Slot(process, tasks)
+
+    def _replace(self, slot: _Slot) -> None:
+        if slot.process.is_alive():
+            slot.process.kill()
+        slot.process.join(5)
+        fresh = self._start()
+        slot.process, slot.tasks, slot.current, slot.running = fresh.process, fresh.tasks, None, False
+
+    def run(self, entries: Iterable[FileEntry]) -> Iterator[Outcome]:
+        pending = list(entries)
+        pending.reverse()
+        busy = 0
+        while pending or busy:
+            for slot in self._slots:
+                if slot.current is None and pending:
+                    slot.current, slot.started = pending.pop(), time.monotonic()
+                    slot.tasks.put((slot.current.sha256, slot.current.paths[0], slot.current.sha256))
+                    busy += 1
+            try:
+                pid, key, status, report_json, reason, seconds = self._results.get(timeout=0.2)
+            except queue.Empty:
+                pass
+            else:
+                slot = next((s for s in self._slots if s.process.pid == pid and s.current is not None), None)
+                if slot is not None and slot.current is not None and slot.current.sha256 == key:
+                    if status == "started":
+                        slot.started, slot.running = time.monotonic(), True
+                    else:
+                        yield outcome_of(slot.current, status, report_json, reason, seconds)
+                        slot.current, slot.running = None, False
+                        busy -= 1
+            now = time.monotonic()
+            for slot in self._slots:
+                if slot.current is None:
+                    continue
+                if not slot.process.is_alive():
+                    entry, code = slot.current, slot.process.exitcode
+                    self._replace(slot)
+                    busy -= 1
+                    yield Outcome(
+                        entry, "crash", reason=f"worker died (exit code {code})", seconds=now - slot.started
+                    )
+                elif now - slot.started > (self._hard_limit if slot.running else WARM_UP_SECONDS):
+                    entry = slot.current
+                    self._replace(slot)
+                    busy -= 1
+                    yield Outcome(
+                        entry,
+                        "timeout",
+                        reason=f"no result after {self._hard_limit:g}s",
+                        seconds=now - slot.started,
+                    )
+
+    def close(self) -> None:
+        for slot in self._slots:
+            if slot.process.is_alive():
+                if slot.current is None:
+                    slot.tasks.put(None)
+                    slot.process.join(2)
+                if slot.process.is_alive():
+                    slot.process.kill()
+            slot.process.join(2)
+
+
+def outcome_of(
+    entry: FileEntry, status: str, report_json: bytes | None, reason: str, seconds: float
+) -> Outcome:
+    outcome = Outcome(entry, status, report_json, reason=reason, seconds=seconds)
+    report = outcome.decoded()
+    if report is not None:
+        outcome.verdict, outcome.score = report["verdict"], report["score"]
+    return outcome
+
+
+# ----------------------------------------------------------------------------- the scan
+
+
+@dataclass
+class ScanResult:
+    outcomes: list[Outcome]
+    skipped: list[Skipped]
+    started: float
+    finished: float
+    warnings: list[str]
+    interrupted: bool = False
+
+    def worst(self) -> str:
+        verdicts = [o.verdict for o in self.outcomes if o.verdict]
+        return max(verdicts, key=VERDICT_RANK.__getitem__, default="clean")
+
+
+def jsonl_line(outcome: Outcome) -> bytes:
+    head = {
+        "path": outcome.entry.paths[0],
+        "paths": outcome.entry.paths,
+        "sha256": outcome.entry.sha256,
+        "status": outcome.status,
+        "reason": outcome.reason,
+        "seconds": round(outcome.seconds, 3),
+    }
+    body = json.dumps(head, ensure_ascii=False)[:-1].encode()
+    report = outcome.report_json or b"null"
+    return body + b', "report": ' + report + b"}\n"
+
+
+def scan(
+    roots: Sequence[Path],
+    config: Config,
+    *,
+    workers: int | None = None,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    cache_path: Path | None = None,
+    jsonl: IO[bytes] | None = None,
+    cluster: str | None = None,
+    worker_memory: int = DEFAULT_WORKER_MEMORY,
+    min_verdict: str = "clean",
+    on_listed: Callable[[int, int], None] | None = None,
+    on_result: Callable[[Outcome], None] | None = None,
+) -> ScanResult:
+    """Scan everything under `roots`; results stream to `jsonl`, the cache and `on_result` as they come.
+
+    `min_verdict` filters what goes to `jsonl` (files without a report always do), not what is cached.
+    """
+    from restytriage.cache import open_cache, rules_fingerprint
+
+    started = time.time()
+    warnings: list[str] = []
+    entries, skipped = collect(roots, include, exclude)
+    cache = None
+    if cache_path is not None:
+        cache, warning = open_cache(cache_path, rules_fingerprint(config))
+        if warning:
+            warnings.append(warning)
+    if on_listed:
+        on_listed(len(entries), sum(e.size for e in entries))
+    outcomes: list[Outcome] = []
+
+    def record(outcome: Outcome) -> None:
+        outcomes.append(outcome)
+        if (
+            jsonl is not None
+            and VERDICT_RANK.get(outcome.verdict or "malicious", 2) >= VERDICT_RANK[min_verdict]
+        ):
+            jsonl.write(jsonl_line(outcome))
+            jsonl.flush()
+        if cache is not None and outcome.status == "ok" and outcome.report_json is not None:
+            cache.put(
+                outcome.entry.sha256,
+                outcome.verdict or "clean",
+                outcome.score,
+                outcome.seconds,
+                outcome.report_json,
+                outcome.entry.paths,
+            )
+        if on_result:
+            on_result(outcome)
+
+    to_run = []
+    for entry in entries:
+        cached = cache.get(entry.sha256) if cache is not None else None
+        if cached is None:
+            to_run.append(entry)
+            continue
+        cache.remember_paths(entry.sha256, entry.paths)  # type: ignore[union-attr]
+        record(outcome_of(entry, "cached", cached, "", 0.0))
+    interrupted = False
+    try:
+        if cluster:
+            from restytriage.cluster import run_on_cluster
+
+            for outcome in run_on_cluster(cluster, to_run, config):
+                record(outcome)
+        elif to_run:
+            pool = LocalPool(min(workers or os.cpu_count() or 1, len(to_run)), config, worker_memory)
+            try:
+                for outcome in pool.run(to_run):
+                    record(outcome)
+            finally:
+                pool.close()
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        if cache is not None:
+            if cache.warning:
+                warnings.append(cache.warning)
+            cache.close()
+    return ScanResult(outcomes, skipped, started, time.time(), warnings, interrupted)
+
+
+def batch_document(result: ScanResult) -> dict[str, Any]:
+    """The `--json` document of a scan (its own small, versioned layout; see docs/schema.md)."""
+    counts: dict[str, int] = {}
+    for outcome in result.outcomes:
+        key = outcome.verdict or outcome.status
+        counts[key] = counts.get(key, 0) + 1
+    return {
+        "batch_schema_version": BATCH_SCHEMA_VERSION,
+        "tool": {"name": "restytriage", "version": __version__},
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(result.started)),
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(result.finished)),
+        "interrupted": result.interrupted,
+        "counts": counts,
+        "skipped": [{"path": s.path, "reason": s.reason} for s in result.skipped],
+        "warnings": result.warnings,
+        "files": [
+            {
+                "paths": o.entry.paths,
+                "sha256": o.entry.sha256,
+                "status": o.status,
+                "reason": o.reason,
+                "seconds": round(o.seconds, 3),
+                "report": o.decoded(),
+            }
+            for o in result.outcomes
+        ],
+    }

@@ -1,0 +1,157 @@
+"""The embedded report cache: SQLite (standard library), one row per (sha256, engine, rules).
+
+A re-run skips files whose content, engine version and rule set are unchanged; changing the rules or
+upgrading the tool invalidates naturally because both are part of the key. Each result is committed
+as it arrives (WAL mode), so Ctrl-C loses at most the files in flight. A cache that cannot be written
+(full disk, read-only) is switched off with one warning; the scan goes on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import time
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+from restytriage import __version__
+from restytriage.config import Config
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS reports (
+    sha256 TEXT NOT NULL, engine TEXT NOT NULL, rules TEXT NOT NULL,
+    verdict TEXT NOT NULL, score INTEGER NOT NULL, seconds REAL NOT NULL,
+    report BLOB NOT NULL, stored REAL NOT NULL,
+    PRIMARY KEY (sha256, engine, rules)
+);
+CREATE TABLE IF NOT EXISTS paths (
+    path TEXT PRIMARY KEY, sha256 TEXT NOT NULL, seen REAL NOT NULL
+);
+"""
+
+
+def cache_dir() -> Path:
+    override = os.environ.get("RESTYTRIAGE_CACHE_DIR")
+    if override:
+        return Path(override)
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("restytriage"))
+
+
+def default_db() -> Path:
+    return cache_dir() / "cache.sqlite3"
+
+
+def _rule_folders(config: Config) -> list[Path]:
+    from restytriage import rules, sigma
+
+    folders = list(config.yara_dirs) + list(config.sigma_dirs)
+    if config.builtin_rules:
+        folders = [rules.builtin_rule_dir(), *sigma.default_rule_dirs(), *folders]
+    return folders
+
+
+def rules_fingerprint(config: Config) -> str:
+    """Hash of every rule file the run would load (names and contents) and of the limits."""
+    digest = hashlib.sha256(repr(config.limits).encode())
+    for folder in _rule_folders(config):
+        for path in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
+            digest.update(str(path.relative_to(folder)).encode() + b"\0")
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()[:32]
+
+
+class ReportCache:
+    def __init__(self, path: Path, rules: str, engine: str = __version__) -> None:
+        self.path = path
+        self.rules = rules
+        self.engine = engine
+        self.warning: str | None = None
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db: sqlite3.Connection | None = sqlite3.connect(path, timeout=30, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(SCHEMA)
+
+    def get(self, sha256: str) -> bytes | None:
+        if self._db is None:
+            return None
+        row = self._db.execute(
+            "SELECT report FROM reports WHERE sha256=? AND engine=? AND rules=?",
+            (sha256, self.engine, self.rules),
+        ).fetchone()
+        return zlib.decompress(row[0]) if row else None
+
+    def put(
+        self, sha256: str, verdict: str, score: int, seconds: float, report_json: bytes, paths: list[str]
+    ) -> None:
+        if self._db is None:
+            return
+        now = time.time()
+        try:
+            with self._db:
+                self._db.execute("BEGIN")
+                self._db.execute(
+                    "INSERT OR REPLACE INTO reports VALUES (?,?,?,?,?,?,?,?)",
+                    (
+                        sha256,
+                        self.engine,
+                        self.rules,
+                        verdict,
+                        score,
+                        seconds,
+                        zlib.compress(report_json, 6),
+                        now,
+                    ),
+                )
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO paths VALUES (?,?,?)", [(p, sha256, now) for p in paths]
+                )
+        except sqlite3.Error as err:  # full disk, read-only file, locked for too long
+            self.warning = f"cache disabled after a write error: {err}"
+            self.close()
+
+    def remember_paths(self, sha256: str, paths: list[str]) -> None:
+        if self._db is None:
+            return
+        try:
+            with self._db:
+                self._db.execute("BEGIN")
+                now = time.time()
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO paths VALUES (?,?,?)", [(p, sha256, now) for p in paths]
+                )
+        except sqlite3.Error as err:
+            self.warning = f"cache disabled after a write error: {err}"
+            self.close()
+
+    def entries(self, current_only: bool = True) -> Iterator[tuple[list[str], bytes]]:
+        """Every cached report with the paths it was seen at (for `report --from`)."""
+        if self._db is None:
+            return
+        where, args = ("WHERE engine=? AND rules=?", (self.engine, self.rules)) if current_only else ("", ())
+        rows = self._db.execute(
+            f"SELECT sha256, report FROM reports {where} ORDER BY stored", args
+        ).fetchall()
+        for sha256, blob in rows:
+            paths = [
+                p
+                for (p,) in self._db.execute("SELECT path FROM paths WHERE sha256=? ORDER BY path", (sha256,))
+            ]
+            yield paths, zlib.decompress(blob)
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+
+def open_cache(path: Path, rules: str) -> tuple[ReportCache | None, str | None]:
+    """The cache, or None and a warning when it cannot be opened (the scan runs without it)."""
+    try:
+        return ReportCache(path, rules), None
+    except (sqlite3.Error, OSError) as err:
+        return None, f"cache {path} unavailable ({err}); scanning without it"

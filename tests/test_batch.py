@@ -1,0 +1,157 @@
+"""Batch scans: walking, dedupe, streaming JSONL, cache and resume, crashes and hangs, Dask."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from restytriage.batch import LocalPool, Skipped, collect, scan, walk
+from restytriage.cache import ReportCache, rules_fingerprint
+from restytriage.config import Config, Limits
+
+CONFIG = Config()
+
+
+def quarantine(root: Path) -> Path:
+    (root / "inbox" / "deep").mkdir(parents=True)
+    (root / "inbox" / "invoice.pdf.lnk").write_bytes(b"not really a shortcut")
+    (root / "inbox" / "notes.txt").write_bytes(b"meeting at ten\n")
+    (root / "inbox" / "deep" / "copy-of-notes.txt").write_bytes(b"meeting at ten\n")
+    (root / "inbox" / "deep" / "skip.tmp").write_bytes(b"scratch")
+    os.symlink(root / "inbox", root / "inbox" / "deep" / "loop")  # a loop a naive walk would follow
+    return root / "inbox"
+
+
+def test_walk_never_follows_symlinks_and_applies_globs(tmp_path: Path) -> None:
+    inbox = quarantine(tmp_path)
+    found = list(walk([inbox], exclude=["*.tmp"]))
+    files = sorted(Path(f[0]).name for f in found if not isinstance(f, Skipped))
+    skipped = [f for f in found if isinstance(f, Skipped)]
+    assert files == ["copy-of-notes.txt", "invoice.pdf.lnk", "notes.txt"]
+    assert [s.reason for s in skipped] == ["symbolic link not followed"]
+    only_lnk = [f for f in walk([inbox], include=["*.lnk"]) if not isinstance(f, Skipped)]
+    assert [Path(f[0]).name for f in only_lnk] == ["invoice.pdf.lnk"]
+
+
+def test_identical_files_are_scanned_once_but_every_path_is_listed(tmp_path: Path) -> None:
+    entries, _ = collect([quarantine(tmp_path)], exclude=["*.tmp"])
+    notes = next(e for e in entries if len(e.paths) == 2)
+    assert sorted(Path(p).name for p in notes.paths) == ["copy-of-notes.txt", "notes.txt"]
+    assert len(entries) == 2
+
+
+def test_unreadable_file_is_recorded_and_the_batch_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inbox = quarantine(tmp_path)
+    from restytriage import batch
+
+    real = batch.sha256_of
+
+    def flaky(path: Path) -> str:
+        if path.name == "notes.txt":
+            raise PermissionError(13, "Permission denied")
+        return real(path)
+
+    monkeypatch.setattr(batch, "sha256_of", flaky)
+    entries, skipped = collect([inbox], exclude=["*.tmp"])
+    assert any(s.path.endswith("notes.txt") and "Permission denied" in s.reason for s in skipped)
+    assert {Path(p).name for e in entries for p in e.paths} == {"copy-of-notes.txt", "invoice.pdf.lnk"}
+
+
+def test_scan_streams_jsonl_and_a_rerun_comes_from_the_cache(tmp_path: Path) -> None:
+    inbox = quarantine(tmp_path)
+    db, lines = tmp_path / "cache.db", tmp_path / "out.jsonl"
+    with open(lines, "wb") as stream:
+        first = scan([inbox], CONFIG, workers=2, exclude=["*.tmp"], cache_path=db, jsonl=stream)
+    records = [json.loads(line) for line in lines.read_text().splitlines()]
+    assert {r["status"] for r in records} == {"ok"} and len(records) == 2
+    lnk = next(r for r in records if r["path"].endswith(".lnk"))
+    assert lnk["report"]["verdict"] == "suspicious" and first.worst() == "suspicious"
+    again = scan([inbox], CONFIG, workers=2, exclude=["*.tmp"], cache_path=db)
+    assert {o.status for o in again.outcomes} == {"cached"}
+    assert sorted(o.verdict for o in again.outcomes) == sorted(o.verdict for o in first.outcomes)
+    # A different rule set (here: other limits) must not reuse old reports.
+    other = Config(limits=Limits(max_depth=3))
+    assert rules_fingerprint(other) != rules_fingerprint(CONFIG)
+    assert {o.status for o in scan([inbox], other, workers=1, exclude=["*.tmp"], cache_path=db).outcomes} == {
+        "ok"
+    }
+
+
+def test_cache_keeps_paths_and_rebuilds_reports(tmp_path: Path) -> None:
+    inbox = quarantine(tmp_path)
+    db = tmp_path / "cache.db"
+    scan([inbox], CONFIG, workers=1, exclude=["*.tmp"], cache_path=db)
+    store = ReportCache(db, rules_fingerprint(CONFIG))
+    rebuilt = {
+        tuple(sorted(Path(p).name for p in paths)): json.loads(blob)["verdict"]
+        for paths, blob in store.entries()
+    }
+    store.close()
+    assert rebuilt == {("invoice.pdf.lnk",): "suspicious", ("copy-of-notes.txt", "notes.txt"): "clean"}
+
+
+def test_read_only_cache_warns_and_the_scan_goes_on(tmp_path: Path) -> None:
+    inbox = quarantine(tmp_path)
+    db = tmp_path / "cache.db"
+    ReportCache(db, "x").close()
+    connection = sqlite3.connect(db)
+    connection.execute(
+        "CREATE TRIGGER no_writes BEFORE INSERT ON reports BEGIN SELECT RAISE(FAIL, 'disk full'); END"
+    )
+    connection.commit()
+    connection.close()
+    result = scan([inbox], CONFIG, workers=1, exclude=["*.tmp"], cache_path=db)
+    assert len(result.outcomes) == 2 and all(o.status == "ok" for o in result.outcomes)
+    assert any("cache disabled" in w and "disk full" in w for w in result.warnings)
+
+
+# Work functions the pool runs in its workers (module level so they pickle by reference).
+def crash_on_lnk(path: str, sha256: str, config: Config):
+    if path.endswith(".lnk"):
+        os._exit(3)
+    return "ok", b'{"verdict": "clean", "score": 0}', ""
+
+
+def hang_on_lnk(path: str, sha256: str, config: Config):
+    if path.endswith(".lnk"):
+        time.sleep(60)
+    return "ok", b'{"verdict": "clean", "score": 0}', ""
+
+
+@pytest.mark.parametrize(("work", "status"), [(crash_on_lnk, "crash"), (hang_on_lnk, "timeout")])
+def test_a_crashing_or_hanging_file_costs_only_itself(tmp_path: Path, work, status: str) -> None:
+    entries, _ = collect([quarantine(tmp_path)], exclude=["*.tmp"])
+    from restytriage import batch
+
+    batch_grace = batch.GRACE_SECONDS
+    batch.GRACE_SECONDS = 0.5
+    try:
+        pool = LocalPool(1, Config(limits=Limits(max_seconds=0.5)), work=work)
+        try:
+            outcomes = {Path(o.entry.paths[0]).name: o for o in pool.run(entries * 1)}
+        finally:
+            pool.close()
+    finally:
+        batch.GRACE_SECONDS = batch_grace
+    assert outcomes["invoice.pdf.lnk"].status == status
+    others = [o for name, o in outcomes.items() if name != "invoice.pdf.lnk"]
+    assert others and all(o.status == "ok" for o in others)
+
+
+def test_dask_cluster_gives_the_local_results(tmp_path: Path) -> None:
+    distributed = pytest.importorskip("distributed")
+    inbox = quarantine(tmp_path)
+    local = scan([inbox], CONFIG, workers=1, exclude=["*.tmp"])
+    with distributed.LocalCluster(
+        n_workers=1, processes=False, protocol="tcp", host="127.0.0.1", dashboard_address=None
+    ) as cluster:
+        remote = scan([inbox], CONFIG, exclude=["*.tmp"], cluster=cluster.scheduler_address)
+    summary = {o.entry.sha256: (o.status, o.verdict, o.score) for o in local.outcomes}
+    assert summary == {o.entry.sha256: (o.status, o.verdict, o.score) for o in remote.outcomes}
