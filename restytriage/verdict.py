@@ -1,7 +1,7 @@
 """From findings to a verdict: one score per finding id, combined as independent evidence.
 
-score = 100 * (1 - prod(1 - s_i/100)) over the distinct finding ids (the strongest instance of
-each), so two medium signals outweigh one, repeats of the same signal do not pile up, and one
+score = 100 * (1 - prod(1 - s_i/100)) over the distinct signals (finding id and title, the strongest
+instance of each), so two medium signals outweigh one, repeats of the same signal do not pile up, and one
 decisive finding (score >= 70) is enough for "malicious" on its own.
 """
 
@@ -26,11 +26,12 @@ class Outcome:
 
 
 def strongest(found: Iterable[Finding]) -> list[Finding]:
-    """One finding per id (the highest-scoring), strongest first."""
-    best: dict[str, Finding] = {}
+    """One finding per signal (id and title: each YARA or Sigma rule is its own), strongest first."""
+    best: dict[tuple[str, str], Finding] = {}
     for item in found:
-        if item.id not in best or item.score > best[item.id].score:
-            best[item.id] = item
+        key = (item.id, item.title)
+        if key not in best or item.score > best[key].score:
+            best[key] = item
     return sorted(best.values(), key=lambda f: (-f.score, f.id))
 
 
