@@ -9,7 +9,6 @@ as it arrives (WAL mode), so Ctrl-C loses at most the files in flight. A cache t
 from __future__ import annotations
 
 import hashlib
-import os
 import sqlite3
 import time
 import zlib
@@ -17,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from restytriage import __version__
-from restytriage.config import Config
+from restytriage.config import Config, cache_dir
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS reports (
@@ -30,15 +29,6 @@ CREATE TABLE IF NOT EXISTS paths (
     path TEXT PRIMARY KEY, sha256 TEXT NOT NULL, seen REAL NOT NULL
 );
 """
-
-
-def cache_dir() -> Path:
-    override = os.environ.get("RESTYTRIAGE_CACHE_DIR")
-    if override:
-        return Path(override)
-    from platformdirs import user_cache_dir
-
-    return Path(user_cache_dir("restytriage"))
 
 
 def default_db() -> Path:

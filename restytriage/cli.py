@@ -56,9 +56,9 @@ def _config(
         if max_seconds <= 0:
             raise CliError(f"--max-seconds must be positive, not {max_seconds}")
         limits = replace(limits, max_seconds=max_seconds)
-    for folder in [*(rules or []), *(sigma or [])]:
-        if not folder.is_dir():
-            raise CliError(f"rule folder not found: {folder}")
+    for location in [*(rules or []), *(sigma or [])]:
+        if not location.exists():
+            raise CliError(f"rule folder or file not found: {location}")
     return Config(
         limits=limits,
         passwords=tuple(passwords or ()),
@@ -69,7 +69,7 @@ def _config(
 
 RulesOption = Annotated[
     list[Path] | None,
-    typer.Option("--rules", help="Extra YARA rule folder (repeatable).", show_default=False),
+    typer.Option("--rules", help="Extra YARA rule folder or pack file (repeatable).", show_default=False),
 ]
 SigmaOption = Annotated[
     list[Path] | None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,3 +38,18 @@ class Config:
     def __post_init__(self) -> None:
         if not 0 <= self.limits.max_depth <= MAX_DEPTH_CEILING:
             raise ValueError(f"max_depth must be between 0 and {MAX_DEPTH_CEILING}")
+
+
+def shipped(name: str) -> Path:
+    """A folder shipped with the package (data/yara and data/sigma link to the repo's top-level ones)."""
+    return (Path(__file__).parent / "data" / name).resolve()
+
+
+def cache_dir() -> Path:
+    """Where compiled rules and the batch cache live (RESTYTRIAGE_CACHE_DIR overrides)."""
+    override = os.environ.get("RESTYTRIAGE_CACHE_DIR")
+    if override:
+        return Path(override)
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("restytriage"))

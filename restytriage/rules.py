@@ -35,6 +35,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from restytriage.config import cache_dir, shipped
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -47,7 +49,6 @@ RULE_SUFFIXES = frozenset({".yar", ".yara", ".rule", ".rules"})
 EXTERNAL_NAMES = ("filename", "filepath", "extension", "filetype")
 EXTERNALS: dict[str, str] = dict.fromkeys(EXTERNAL_NAMES, "")
 MAX_MATCH_DATA = 64  # bytes of each matched string that YARA keeps (the report truncates to this)
-CACHE_ENV = "RESTYTRIAGE_CACHE_DIR"
 CACHE_FORMAT = 1  # bump when the sidecar layout or the key recipe changes
 CACHE_KEEP = 8  # compiled sets kept on disk (least recently used go first)
 BUILTIN_LABEL = "restytriage"
@@ -151,8 +152,8 @@ def _external_value(value: str) -> str:
 
 
 def builtin_rule_dir() -> Path:
-    """The team's rules: the `yara/` folder beside the package."""
-    return Path(__file__).resolve().parent.parent / "yara"
+    """The team's rules: the repo's `yara/` folder, shipped in the package as data/yara."""
+    return shipped("yara")
 
 
 def rule_folders(extra: Sequence[Path] = (), builtin: bool = True) -> list[tuple[str, Path]]:
@@ -380,13 +381,8 @@ def _compile(plan: _Plan) -> RuleSet:
 # Caches
 
 
-def cache_dir() -> Path:
-    base = os.environ.get(CACHE_ENV)
-    if not base:
-        import platformdirs
-
-        base = platformdirs.user_cache_dir("restytriage")
-    return Path(base) / "yara"
+def yara_cache_dir() -> Path:
+    return cache_dir() / "yara"
 
 
 def _sidecar(ruleset: RuleSet) -> dict[str, Any]:
@@ -496,7 +492,7 @@ def load_rules(extra: Sequence[Path] = (), builtin: bool = True, use_disk_cache:
             _fingerprints[memo_key] = (stats, plan.key)
         if plan.key in _by_key:
             return _by_key[plan.key]
-        folder = cache_dir()
+        folder = yara_cache_dir()
         ruleset = _load_cached(plan.key, folder) if use_disk_cache else None
         if ruleset is None:
             ruleset = _compile(plan)

@@ -59,7 +59,7 @@ def write(folder: Path, name: str, text: str) -> Path:
 def fresh_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty disk cache and an empty per-process cache."""
     folder = tmp_path / "cache"
-    monkeypatch.setenv(rules.CACHE_ENV, str(folder))
+    monkeypatch.setenv("RESTYTRIAGE_CACHE_DIR", str(folder))
     rules.clear_memory_cache()
     yield folder / "yara"
     rules.clear_memory_cache()
@@ -777,7 +777,7 @@ def test_damaged_cache_entry_is_rebuilt(fresh_cache: Path) -> None:
 def test_unwritable_cache_only_costs_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("a file where the cache folder should be")
-    monkeypatch.setenv(rules.CACHE_ENV, str(blocker))
+    monkeypatch.setenv("RESTYTRIAGE_CACHE_DIR", str(blocker))
     rules.clear_memory_cache()
     try:
         assert rules.load_rules().rules is not None
