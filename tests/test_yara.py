@@ -475,7 +475,8 @@ def test_match_becomes_a_finding_with_the_rules_meta() -> None:
     out = analyze(cfb_writer.module_source("NewMacros", TEMPLATE_MACRO).encode(), "NewMacros.bas")
     (finding,) = out.findings
     assert finding.id == "yara.match_critical" and finding.score == 80  # the rule's own score
-    assert finding.title.startswith("YARA RestyLink_VBA_AutoExec_Download_Execute: VBA source")
+    assert finding.title == "YARA RestyLink_VBA_AutoExec_Download_Execute"
+    assert finding.evidence.startswith("VBA source with an auto-exec entry point")
     assert finding.techniques == ["T1059.005", "T1105", "T1204.002"]
     details = finding.details
     assert details["rule"] == "RestyLink_VBA_AutoExec_Download_Execute"

@@ -169,8 +169,9 @@ def _flag_match(match: Any, scopes: list[str], ruleset: rules.RuleSet, out: Anal
     place = "" if scopes[0] == "file" else f" in {scopes[0]}"
     out.flag(
         finding_id,
-        f"{match.rule} matched{place} {where}" if where else f"{match.rule} matched{place} (condition only)",
-        title=f"YARA {match.rule}: {description}" if description else f"YARA rule {match.rule} matched",
+        (f"{description} - " if description else "")
+        + (f"matched{place} {where}" if where else f"matched{place} (condition only)"),
+        title=f"YARA {match.rule}",
         score=score,
         techniques=rules.techniques_of(meta),
         details={

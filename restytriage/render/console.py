@@ -32,7 +32,7 @@ def render(report: Report, console: Console) -> None:
     console.print(_tree(report.root))
     findings = [(node, f) for node in walk(report.root) for f in node.findings]
     if findings:
-        console.print(_findings_table(findings))
+        console.print(_findings_table(findings, with_evidence=console.width >= 140))
     if report.techniques:
         console.print(_techniques_table(report))
     if report.iocs:
@@ -55,7 +55,7 @@ def _headline(report: Report) -> Panel:
         Text(f"{report.file.name}  ({report.file.type}, {report.file.size:,} bytes)"),
         Text(f"sha256 {report.file.sha256}", style="dim"),
     ]
-    lines += [Text(f"  - {reason}") for reason in report.reasons]
+    lines += [Text(f"  - {_short(reason, 110)}") for reason in report.reasons]
     return Panel(Group(*lines), box=box.HEAVY, expand=False)
 
 
@@ -89,8 +89,8 @@ def _tree(root: Node) -> Tree:
             branch.add(Text(f"... {len(strongest) - MAX_TREE_FINDINGS} more finding(s) below", style="dim"))
         for error in node.errors:
             branch.add(Text(f"error in {error.analyzer}: {_short(error.message, FACT_WIDTH)}", style="red"))
-        for child in reversed(node.children):
-            stack.append((child, branch.add(_label(child))))
+        branches = [(child, branch.add(_label(child))) for child in node.children]
+        stack.extend(reversed(branches))
     return tree
 
 
@@ -104,9 +104,11 @@ def _finding_line(found: Finding) -> Text:
     return line
 
 
-def _findings_table(rows: list[tuple[Node, Finding]]) -> Table:
+def _findings_table(rows: list[tuple[Node, Finding]], with_evidence: bool) -> Table:
+    """All findings, strongest first; evidence only on wide terminals (the tree shows it anyway)."""
     table = Table(title="Findings", box=box.SIMPLE_HEAVY, show_lines=False, title_justify="left")
-    for column in ("sev", "score", "finding", "ATT&CK", "node", "evidence"):
+    columns = ("sev", "score", "finding", "ATT&CK", "node") + (("evidence",) if with_evidence else ())
+    for column in columns:
         table.add_column(column, overflow="fold")
     rows = sorted(rows, key=lambda row: (-row[1].score, row[0].id))
     for node, found in rows:
@@ -116,7 +118,7 @@ def _findings_table(rows: list[tuple[Node, Finding]]) -> Table:
             escape(found.title),
             ", ".join(found.techniques),
             escape(f"{node.id} {_short(node.name, 40)}"),
-            escape(_short(found.evidence, 200)),
+            *((escape(_short(found.evidence, 200)),) if with_evidence else ()),
         )
     return table
 
