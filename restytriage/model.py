@@ -16,7 +16,7 @@ Verdict = Literal["clean", "suspicious", "malicious"]
 Severity = Literal["info", "low", "medium", "high", "critical"]
 
 
-class Finding(msgspec.Struct, omit_defaults=True):
+class Finding(msgspec.Struct):
     """One observation about a node, defined in `findings.toml` and raised by an analyzer."""
 
     id: str  # e.g. "lnk.office_startup_write"
@@ -29,7 +29,7 @@ class Finding(msgspec.Struct, omit_defaults=True):
     details: dict[str, Any] = {}
 
 
-class IOC(msgspec.Struct, omit_defaults=True):
+class IOC(msgspec.Struct):
     type: str  # url, domain, ip, email, hash, filename, filepath, registry, user_agent, mac, hostname
     value: str
     context: str = ""  # where it was seen: "lnk command line", "VBA module ThisDocument", ...
@@ -41,7 +41,7 @@ class AnalyzerError(msgspec.Struct):
     message: str
 
 
-class Node(msgspec.Struct, omit_defaults=True):
+class Node(msgspec.Struct):
     """One object in the unpacked tree: the root file, or something found inside its parent."""
 
     id: str  # tree position: "0", "0.1", "0.1.3"

@@ -28,6 +28,8 @@ from sigma.rule import SigmaDetection, SigmaDetectionItem, SigmaRule
 from sigma.rule.detection import EmptySigmaDetections
 from sigma.rule.logsource import EmptyLogSource
 
+from restytriage.config import shipped
+
 __all__ = ["CompiledRule", "RuleSet", "SigmaMatch", "default_rule_dirs", "load_rules"]
 
 # A prepared event maps the lower-cased field name to (value, lower-cased value): field names in
@@ -91,23 +93,19 @@ class RuleSet:
 
 
 def default_rule_dirs() -> list[Path]:
-    """The team's rules: a checkout's top-level ``sigma/``, else the copy shipped in the wheel."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here.parent / "sigma", here / "data" / "sigma"):
-        if candidate.is_dir():
-            return [candidate]
-    return []
+    """The team's rules: the repo's ``sigma/`` folder, shipped in the package as data/sigma."""
+    folder = shipped("sigma")
+    return [folder] if folder.is_dir() else []
 
 
 _CACHE: dict[tuple[Any, ...], RuleSet] = {}
 
 
 def load_rules(dirs: Sequence[Path]) -> RuleSet:
-    """Load and compile all ``*.yml``/``*.yaml`` rules below ``dirs``.
+    """Load and compile all ``*.yml``/``*.yaml`` rules below ``dirs``; never raises.
 
-    Cached in-process on every file's (path, mtime, size): a stat walk (a few ms) is far cheaper
-    than re-parsing (about a second for SigmaHQ), and edited or added rules still invalidate it.
-    The cached RuleSet is shared, so callers must not mutate it.
+    Cached in-process on every file's (path, mtime, size): a stat walk takes a few ms, re-parsing
+    about a second, and edits still invalidate it. The cached RuleSet is shared: don't mutate it.
     """
     files: list[tuple[str, int, int]] = []
     missing: list[tuple[str, str]] = []
@@ -127,7 +125,7 @@ def load_rules(dirs: Sequence[Path]) -> RuleSet:
             ruleset.skipped.append((path, str(exc)))
         except yaml.YAMLError as exc:
             ruleset.skipped.append((path, f"invalid YAML: {exc}"))
-        except Exception as exc:  # pySigma/YAML/IO errors: skip the rule, never abort the load
+        except Exception as exc:  # pySigma or IO errors: skip the rule, never abort the load
             ruleset.skipped.append((path, f"{type(exc).__name__}: {exc}"))
     if len(_CACHE) >= 8:  # a handful of rule sets per process at most; don't grow without bound
         _CACHE.clear()
@@ -140,9 +138,13 @@ def _scan(root: str) -> list[tuple[str, int, int]]:
     found = []
     for dirpath, _, names in os.walk(root):
         for name in names:
-            if name.endswith((".yml", ".yaml")):
+            if not name.endswith((".yml", ".yaml")):
+                continue
+            try:  # a file may vanish mid-walk: leave it out rather than fail the whole load
                 stat = os.stat(path := os.path.join(dirpath, name))
-                found.append((path, stat.st_mtime_ns, stat.st_size))
+            except OSError:
+                continue
+            found.append((path, stat.st_mtime_ns, stat.st_size))
     return sorted(found)
 
 
@@ -157,8 +159,7 @@ def _compile_file(path: Path) -> CompiledRule:
     level = rule.level.name.lower() if rule.level is not None else ""
     tags = tuple(str(t) for t in rule.tags)
     techniques = tuple(m[1].upper() for t in tags if (m := _TECHNIQUE.fullmatch(t)))
-    rid = str(rule.id) if rule.id is not None else ""
-    meta = SigmaMatch(rid, rule.title, level, tags, techniques, str(path))
+    meta = SigmaMatch(str(rule.id or ""), rule.title, level, tags, techniques, str(path))
     return CompiledRule(meta, _compile_rule(rule), _LEVELS.get(level, -1))
 
 
@@ -219,38 +220,22 @@ def _compile_item(item: SigmaDetectionItem) -> Pred:
     elif len(plain) < len(groups):  # regex, null, cased, ...: the general path
         key = item.field.lower()
         pred = lambda ev: all(t(ev.get(key), ev) for t in tests)  # noqa: E731
-    else:  # fast paths: only checks on the lower-cased value of a present field
-        pred = _plain_pred(item.field.lower(), plain)
+    else:  # the fast path: only checks on the lower-cased value of a present field
+        key = item.field.lower()
+        test = plain[0] if len(plain) == 1 else (lambda s: all(t(s) for t in plain))
+        pred = lambda ev: (e := ev.get(key)) is not None and test(e[1])  # noqa: E731
     if item.negated:  # the |neq modifier
         inner = pred
         return lambda ev: not inner(ev)
     return pred
 
 
-def _plain_pred(key: str, plain: list[StrTest]) -> Pred:
-    if len(plain) == 1:  # by far the most common item: one field, OR-linked values
-        test = plain[0]
-        return lambda ev: (e := ev.get(key)) is not None and test(e[1])
-    if all(isinstance(t, _Needle) for t in plain):  # contains|all, the second most common
-        needles = [str(t) for t in plain]
-        return lambda ev: (e := ev.get(key)) is not None and all(n in e[1] for n in needles)
-    return lambda ev: (e := ev.get(key)) is not None and all(t(e[1]) for t in plain)
-
-
-class _Needle(str):
-    """A lower-case substring check that stays recognisable, for the contains|all fast path."""
-
-    def __call__(self, s: str) -> bool:
-        return self in s
-
-
 def _group(values: Iterable[st.SigmaType], fieldname: str | None) -> tuple[StrTest | None, ValueTest]:
-    """Compile OR-linked values into (lower-cased-value-only check if that suffices, full check).
+    """OR-linked values as (check of the lower-cased value alone, if that suffices; full check).
 
-    Plain strings are bucketed by operation so a list of 30 endswith values is one C-level
-    ``str.endswith(tuple)`` call instead of 30 Python calls.
+    Strings are bucketed by operation: 30 endswith values become one ``str.endswith(tuple)`` call.
     """
-    low: dict[str, list[str]] = defaultdict(list)  # eq, sw, ew, ct (contains), rx ('?' globs)
+    low: dict[str, list[str]] = defaultdict(list)  # eq, sw, ew, ct (contains), rx (other globs)
     cased: dict[str, list[str]] = defaultdict(list)
     extra: list[ValueTest] = []
     on_missing = False  # only null and exists:false accept an absent field
@@ -341,7 +326,8 @@ def _bucket_test(b: dict[str, list[str]]) -> StrTest | None:
         checks.append(lambda s: s.endswith(suffixes))
     needles = tuple(dict.fromkeys(b["ct"]))
     if len(needles) == 1:
-        checks.append(_Needle(needles[0]))
+        needle = needles[0]
+        checks.append(lambda s: needle in s)
     elif len(needles) > 16:  # long lists (emoji, cmdlets): one linear RE2 scan beats N finds
         checks.append(_re2_test("|".join(map(re.escape, needles)), full=False))
     elif needles:
@@ -361,10 +347,8 @@ def _re2_test(pattern: str, full: bool) -> StrTest:
 
 def _regex_test(v: st.SigmaRegularExpression) -> ValueTest:
     flags = "".join(sorted(v.sigma_to_re_flag[f] for f in v.flags))
-    try:
-        search = re2.compile((f"(?{flags})" if flags else "") + str(v.regexp)).search
-    except re2.error as exc:
-        raise _Unsupported(f"regex not RE2-compatible: {exc}") from exc
+    # pySigma's default policy already rejected regexes RE2 cannot compile.
+    search = re2.compile((f"(?{flags})" if flags else "") + str(v.regexp)).search
     # Sigma regexes are unanchored and case-sensitive unless |i, so: search the original value.
     return lambda e, ev: e is not None and search(e[0]) is not None
 

