@@ -93,7 +93,7 @@ EXTENSIONS: dict[str, frozenset[str]] = {
     "7z": frozenset({"7z"}),
     "gzip": frozenset({"gz", "tgz"}),
     "rtf": frozenset({"rtf", "doc"}),
-    "elf": frozenset({"so", "elf", "bin"}),
+    "elf": frozenset({"so", "elf"}),  # not "bin": vbaProject.bin, oleObject1.bin, firmware... any content
     "html": frozenset({"html", "htm", "hta", "xhtml", "svg"}),
     "xml": frozenset({"xml", "svg", "xaml", "config"}),
     "text": frozenset(

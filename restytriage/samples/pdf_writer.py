@@ -44,53 +44,66 @@ def build_pdf(
 
     catalog = add(b"")  # filled in last: it refers to objects made below
     pages = add(b"")
-    font = add(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>")
+    font = add(_dict(Type=b"/Font", Subtype=b"/Type1", BaseFont=b"/Helvetica", Encoding=b"/WinAnsiEncoding"))
     contents = add(_stream(b"", _page_content(text)))
     annotations = [add(_link_annotation(uri, index)) for index, uri in enumerate(uris)]
-    annots = b" /Annots [" + b" ".join(_ref(a) for a in annotations) + b"]" if annotations else b""
     page = add(
-        b"<< /Type /Page /Parent " + _ref(pages)
-        + f" /MediaBox [0 0 {PAGE_WIDTH} {PAGE_HEIGHT}]".encode()
-        + b" /Resources << /Font << /F1 " + _ref(font) + b" >> >> /Contents " + _ref(contents)
-        + annots + b" >>"
+        _dict(
+            Type=b"/Page",
+            Parent=_ref(pages),
+            MediaBox=f"[0 0 {PAGE_WIDTH} {PAGE_HEIGHT}]".encode(),
+            Resources=_dict(Font=_dict(F1=_ref(font))),
+            Contents=_ref(contents),
+            Annots=b"[" + b" ".join(_ref(a) for a in annotations) + b"]" if annotations else None,
+        )
     )
-    objects[pages - 1] = b"<< /Type /Pages /Kids [" + _ref(page) + b"] /Count 1 >>"
+    objects[pages - 1] = _dict(Type=b"/Pages", Kids=b"[" + _ref(page) + b"]", Count=b"1")
 
     open_action = None
     if launch is not None:
         open_action = add(_launch_action(launch, launch_parameters))
     if open_action_js is not None:
-        chained = b" /Next " + _ref(open_action) if open_action else b""
         script = add(_stream(b"", open_action_js.encode("utf-8")))
-        open_action = add(b"<< /Type /Action /S /JavaScript /JS " + _ref(script) + chained + b" >>")
+        chained = _ref(open_action) if open_action else None
+        open_action = add(_dict(Type=b"/Action", S=b"/JavaScript", JS=_ref(script), Next=chained))
 
-    names = b""
+    names = None
     if embedded:
         entries = []
         for name, data in sorted(embedded.items()):
-            stream = add(_stream(b" /Type /EmbeddedFile /Params << /Size " + str(len(data)).encode() + b" >>", data))
+            params = b" /Type /EmbeddedFile /Params " + _dict(Size=str(len(data)).encode())
+            stream = add(_stream(params, data))
             filespec = add(
-                b"<< /Type /Filespec /F " + _string(name) + b" /UF " + _string(name)
-                + b" /EF << /F " + _ref(stream) + b" >> >>"
+                _dict(Type=b"/Filespec", F=_string(name), UF=_string(name), EF=_dict(F=_ref(stream)))
             )
             entries.append(_string(name) + b" " + _ref(filespec))
-        names = b" /Names << /EmbeddedFiles << /Names [" + b" ".join(entries) + b"] >> >>"
+        names = _dict(EmbeddedFiles=_dict(Names=b"[" + b" ".join(entries) + b"]"))
 
-    objects[catalog - 1] = (
-        b"<< /Type /Catalog /Pages " + _ref(pages)
-        + (b" /OpenAction " + _ref(open_action) if open_action else b"")
-        + names + b" >>"
+    objects[catalog - 1] = _dict(
+        Type=b"/Catalog",
+        Pages=_ref(pages),
+        OpenAction=_ref(open_action) if open_action else None,
+        Names=names,
     )
     info = add(
-        b"<< /Title " + _string(title) + b" /Author " + _string(author)
-        + b" /Creator " + _string(PRODUCER)
-        + b" /Producer " + _string(PRODUCER)
-        + b" /CreationDate " + _string(CREATION_DATE) + b" /ModDate " + _string(CREATION_DATE) + b" >>"
+        _dict(
+            Title=_string(title),
+            Author=_string(author),
+            Creator=_string(PRODUCER),
+            Producer=_string(PRODUCER),
+            CreationDate=_string(CREATION_DATE),
+            ModDate=_string(CREATION_DATE),
+        )
     )
-    return _serialize(objects, catalog, info)
+    return assemble(objects, catalog, info)
 
 
-def _serialize(objects: list[bytes], catalog: int, info: int) -> bytes:
+def assemble(objects: Sequence[bytes], catalog: int, info: int | None = None) -> bytes:
+    """A PDF file from object bodies (object N is objects[N-1]) with a correct xref table.
+
+    Lets tests and other builders write PDFs `build_pdf` does not cover (forms, remote actions,
+    compressed streams); `catalog` and `info` are object numbers.
+    """
     out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
     offsets = []
     for number, body in enumerate(objects, start=1):
@@ -101,8 +114,13 @@ def _serialize(objects: list[bytes], catalog: int, info: int) -> bytes:
     out += b"".join(f"{offset:010d} 00000 n \n".encode() for offset in offsets)
     file_id = hashlib.md5(bytes(out)).hexdigest().encode()
     out += (
-        f"trailer\n<< /Size {len(objects) + 1} /Root {catalog} 0 R /Info {info} 0 R".encode()
-        + b" /ID [<" + file_id + b"> <" + file_id + b">] >>\n"
+        f"trailer\n<< /Size {len(objects) + 1} /Root {catalog} 0 R".encode()
+        + (f" /Info {info} 0 R".encode() if info else b"")
+        + b" /ID [<"
+        + file_id
+        + b"> <"
+        + file_id
+        + b">] >>\n"
         + f"startxref\n{xref_at}\n%%EOF\n".encode()
     )
     return bytes(out)
@@ -120,15 +138,21 @@ def _page_content(text: str) -> bytes:
 def _link_annotation(uri: str, index: int) -> bytes:
     top = PAGE_HEIGHT - MARGIN - 40 - index * 2 * LEADING
     rect = f"[{MARGIN} {top - LEADING} {PAGE_WIDTH - MARGIN} {top}]".encode()
-    return (
-        b"<< /Type /Annot /Subtype /Link /Rect " + rect + b" /Border [0 0 0]"
-        + b" /A << /Type /Action /S /URI /URI " + _literal(uri.encode("utf-8")) + b" >> >>"
-    )
+    action = _dict(Type=b"/Action", S=b"/URI", URI=_literal(uri.encode("utf-8")))
+    return _dict(Type=b"/Annot", Subtype=b"/Link", Rect=rect, Border=b"[0 0 0]", A=action)
 
 
 def _launch_action(program: str, parameters: str) -> bytes:
-    win = b"/F " + _string(program) + (b" /P " + _string(parameters) if parameters else b"") + b" /O (open)"
-    return b"<< /Type /Action /S /Launch /F " + _string(program) + b" /Win << " + win + b" >> >>"
+    windows = _dict(F=_string(program), P=_string(parameters) if parameters else None, O=b"(open)")
+    return _dict(Type=b"/Action", S=b"/Launch", F=_string(program), Win=windows)
+
+
+def _dict(**entries: bytes | None) -> bytes:
+    """A dictionary from key=value pairs in order; None values are left out."""
+    body = b" ".join(
+        b"/" + key.encode() + b" " + value for key, value in entries.items() if value is not None
+    )
+    return b"<< " + body + b" >>"
 
 
 def _stream(extra: bytes, data: bytes) -> bytes:
