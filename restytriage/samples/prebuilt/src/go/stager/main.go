@@ -24,6 +24,9 @@ const (
 )
 
 // fetchStage returns the request line the real downloader sent; nothing is sent here.
+// (noinline keeps each function's name in the pclntab, as in the real, larger, DLL.)
+//
+//go:noinline
 func fetchStage(url string) string {
 	var request strings.Builder
 	request.WriteString("GET ")
@@ -35,6 +38,8 @@ func fetchStage(url string) string {
 }
 
 // decodeConfig parses the embedded stage configuration.
+//
+//go:noinline
 func decodeConfig() beaconcfg.Config {
 	return beaconcfg.Decode(stageConfig)
 }
