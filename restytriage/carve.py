@@ -57,14 +57,18 @@ class _Extent:
 _Measure = Callable[[Buffer, int, int], "_Extent | None"]
 
 
-def carve_embedded(data: Buffer, base_offset: int = 0, *, start: int = 0, stop: int | None = None) -> list[Carved]:
+def carve_embedded(
+    data: Buffer, base_offset: int = 0, *, start: int = 0, stop: int | None = None
+) -> list[Carved]:
     """Embedded files in ``data[start:stop]``, in order of offset, never overlapping.
 
     ``base_offset`` is added to every offset so callers can report positions in the outer file.
     """
     stop = len(data) if stop is None else min(stop, len(data))
     candidates = sorted(
-        (pos, kind) for kind, (magic, _) in _SIGNATURES.items() for pos in _positions(data, magic, start, stop)
+        (pos, kind)
+        for kind, (magic, _) in _SIGNATURES.items()
+        for pos in _positions(data, magic, start, stop)
     )
     found: list[Carved] = []
     cursor = start
@@ -235,7 +239,12 @@ def _measure_zip(data: Buffer, pos: int, stop: int) -> _Extent | None:
         if end is not None:
             return _Extent(end - pos, "ZIP archive", "zip", complete=end <= stop)
         eocd = data.find(b"PK\x05\x06", eocd + 1, stop)
-    return _Extent(_zip_walk_local_headers(data, pos, stop) - pos, "ZIP archive (no end of central directory)", "zip", complete=False)
+    return _Extent(
+        _zip_walk_local_headers(data, pos, stop) - pos,
+        "ZIP archive (no end of central directory)",
+        "zip",
+        complete=False,
+    )
 
 
 def _zip_end(data: Buffer, zip_start: int, eocd: int, stop: int) -> int | None:
@@ -259,19 +268,44 @@ def _zip_end(data: Buffer, zip_start: int, eocd: int, stop: int) -> int | None:
 
 
 def _zip_walk_local_headers(data: Buffer, pos: int, stop: int) -> int:
-    """End of the last complete local entry, for archives without a central directory."""
+    """End of what still parses of an archive without a valid end record: local entries, then the
+    central directory, then a cut end record (which runs to the end of the data)."""
     while pos + 30 <= stop and bytes(data[pos : pos + 4]) == b"PK\x03\x04":
         flags, _, _, _, _, packed, _, name_len, extra_len = struct.unpack_from("<HHHHIIIHH", data, pos + 6)
         if flags & 0x08 and packed == 0:
             return stop  # sizes only in a trailing data descriptor: the end cannot be known
         pos += 30 + name_len + extra_len + packed
+    while pos + 46 <= stop and bytes(data[pos : pos + 4]) == b"PK\x01\x02":
+        name_len, extra_len, comment_len = struct.unpack_from("<HHH", data, pos + 28)
+        pos += 46 + name_len + extra_len + comment_len
+    if pos < stop and b"PK\x05\x06".startswith(bytes(data[pos : min(stop, pos + 4)])):
+        return stop
     return min(pos, stop)
 
 
 # --- PE -------------------------------------------------------------------------------------------
 
 _PE_MACHINES = frozenset(
-    {0x14C, 0x8664, 0x1C0, 0x1C2, 0x1C4, 0xAA64, 0x200, 0x166, 0x169, 0x1A2, 0x1A6, 0x1A8, 0x1D3, 0xEBC, 0x5032, 0x5064, 0x6232, 0x6264}
+    {
+        0x14C,
+        0x8664,
+        0x1C0,
+        0x1C2,
+        0x1C4,
+        0xAA64,
+        0x200,
+        0x166,
+        0x169,
+        0x1A2,
+        0x1A6,
+        0x1A8,
+        0x1D3,
+        0xEBC,
+        0x5032,
+        0x5064,
+        0x6232,
+        0x6264,
+    }
 )
 
 
@@ -310,7 +344,9 @@ def _measure_pe(data: Buffer, pos: int, stop: int) -> _Extent | None:
         if cert_offset and cert_size:  # the certificate table is addressed by file offset
             end = max(end, cert_offset + cert_size)
     kind = "DLL" if characteristics & 0x2000 else "executable"
-    return _Extent(end, f"{bits} {kind}", "dll" if characteristics & 0x2000 else "exe", complete=pos + end <= stop)
+    return _Extent(
+        end, f"{bits} {kind}", "dll" if characteristics & 0x2000 else "exe", complete=pos + end <= stop
+    )
 
 
 # --- CAB, 7z, RAR ---------------------------------------------------------------------------------

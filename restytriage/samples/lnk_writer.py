@@ -33,6 +33,7 @@ DRIVE_FIXED, DRIVE_REMOVABLE = 3, 2
 WNNC_NET_LANMAN = 0x00020000
 
 FIXED_TIME = datetime(2022, 4, 12, 8, 30, tzinfo=UTC)  # the RestyLink wave: spring 2022
+FIXED_VOLUME = uuid.UUID("6b1a3c5e-2f4d-4e8a-9c7b-0d1e2f3a4b5c")
 
 
 def filetime(moment: datetime) -> int:
@@ -68,7 +69,7 @@ def droid_guid(mac: str, moment: datetime = FIXED_TIME, clock_sequence: int = 0x
 class Tracker:
     machine_id: str  # NetBIOS name, at most 15 characters
     mac: str  # "00:0c:29:5a:1b:2c"
-    volume: uuid.UUID = uuid.UUID("6b1a3c5e-2f4d-4e8a-9c7b-0d1e2f3a4b5c")
+    volume: uuid.UUID = FIXED_VOLUME
 
 
 @dataclass(frozen=True)
@@ -190,6 +191,16 @@ def id_list_for(path: str, attributes: int = FILE_ATTRIBUTE_ARCHIVE, size: int =
     return struct.pack("<H", len(body)) + body
 
 
+def id_list_item_offsets(path: str, attributes: int = FILE_ATTRIBUTE_ARCHIVE) -> list[int]:
+    """Offset of each shell item inside the IDList that `id_list_for` writes (for known/special folder blocks)."""
+    id_list = id_list_for(path, attributes)
+    offsets, at = [], 2
+    while at + 2 <= len(id_list) and (size := struct.unpack_from("<H", id_list, at)[0]):
+        offsets.append(at - 2)
+        at += size
+    return offsets
+
+
 def _item(body: bytes) -> bytes:
     return struct.pack("<H", len(body) + 2) + body
 
@@ -205,7 +216,9 @@ def _file_entry(name: str, is_file: bool, size: int) -> bytes:
         primary = short.encode("ascii") + b"\x00"
         primary += b"\x00" * (len(primary) % 2)  # the extension block is 2-byte aligned
     stamp = dos_datetime(FIXED_TIME)
-    head = struct.pack("<BBIIH", kind, 0, size, stamp, FILE_ATTRIBUTE_DIRECTORY if not is_file else FILE_ATTRIBUTE_ARCHIVE)
+    head = struct.pack(
+        "<BBIIH", kind, 0, size, stamp, FILE_ATTRIBUTE_DIRECTORY if not is_file else FILE_ATTRIBUTE_ARCHIVE
+    )
     extension_offset = 2 + len(head) + len(primary)
     return _item(head + primary + _beef0004(name, extension_offset))
 
@@ -214,17 +227,19 @@ def _beef0004(long_name: str, item_offset: int) -> bytes:
     """The version-9 file-entry extension block that carries the long (Unicode) name."""
     stamp = dos_datetime(FIXED_TIME)
     name = long_name.encode("utf-16-le") + b"\x00\x00"
-    body = struct.pack("<HIIIHH8s8sHII", 9, 0xBEEF0004, stamp, stamp, 0x2E, 0, b"\x00" * 8, b"\x00" * 8, 0, 0, 0)
+    body = struct.pack(
+        "<HIIIHH8s8sHII", 9, 0xBEEF0004, stamp, stamp, 0x2E, 0, b"\x00" * 8, b"\x00" * 8, 0, 0, 0
+    )
     body += name + struct.pack("<H", item_offset)
     return struct.pack("<H", len(body) + 2) + body
 
 
 def _short_name(name: str) -> str | None:
-    """The name itself when it is already a valid upper-case-insensitive 8.3 ASCII name."""
-    stem, dot, ext = name.partition(".")
+    """The name itself when it already is a valid 8.3 ASCII name (Windows then stores no other)."""
+    stem, _, ext = name.partition(".")
     if not name.isascii() or "." in ext or " " in name or not 0 < len(stem) <= 8 or len(ext) > 3:
         return None
-    return name.upper() if dot else stem.upper()
+    return name
 
 
 def _ansi(text: str) -> tuple[bytes, bool]:
@@ -238,7 +253,10 @@ def _link_info(link: ShellLink) -> bytes:
     if link.target.startswith("\\\\"):
         return _network_link_info(link.target)
     volume_label, _ = _ansi(link.volume_label)
-    volume = struct.pack("<IIII", 0x10 + len(volume_label), link.drive_type, link.drive_serial, 0x10) + volume_label
+    volume = (
+        struct.pack("<IIII", 0x10 + len(volume_label), link.drive_type, link.drive_serial, 0x10)
+        + volume_label
+    )
     base_path, lossy = _ansi(link.target)
     suffix = b"\x00"
     header_size = 0x24 if lossy else 0x1C
@@ -253,7 +271,11 @@ def _link_info(link: ShellLink) -> bytes:
         unicode_fields = struct.pack("<II", unicode_at, unicode_at + len(unicode_base))
         tail += unicode_base + b"\x00\x00"
     size = header_size + len(tail)
-    return struct.pack("<IIIIIII", size, header_size, 0x1, volume_at, base_at, 0, suffix_at) + unicode_fields + tail
+    return (
+        struct.pack("<IIIIIII", size, header_size, 0x1, volume_at, base_at, 0, suffix_at)
+        + unicode_fields
+        + tail
+    )
 
 
 def _network_link_info(target: str) -> bytes:
@@ -265,7 +287,11 @@ def _network_link_info(target: str) -> bytes:
     suffix, _ = _ansi(rest)
     header_size = 0x1C
     size = header_size + len(network) + len(suffix)
-    return struct.pack("<IIIIIII", size, header_size, 0x2, 0, 0, header_size, header_size + len(network)) + network + suffix
+    return (
+        struct.pack("<IIIIIII", size, header_size, 0x2, 0, 0, header_size, header_size + len(network))
+        + network
+        + suffix
+    )
 
 
 def _path_block(signature: int, path: str) -> bytes:
@@ -289,8 +315,27 @@ def _tracker_block(tracker: Tracker) -> bytes:
 
 def _console_block(console: Console) -> bytes:
     face = console.face_name.encode("utf-16-le")[:62].ljust(64, b"\x00")
-    colours = struct.pack("<16I", *(0x000000, 0x800000, 0x008000, 0x808000, 0x000080, 0x800080, 0x008080, 0xC0C0C0,
-                                     0x808080, 0xFF0000, 0x00FF00, 0xFFFF00, 0x0000FF, 0xFF00FF, 0x00FFFF, 0xFFFFFF))
+    colours = struct.pack(
+        "<16I",
+        *(
+            0x000000,
+            0x800000,
+            0x008000,
+            0x808000,
+            0x000080,
+            0x800080,
+            0x008080,
+            0xC0C0C0,
+            0x808080,
+            0xFF0000,
+            0x00FF00,
+            0xFFFF00,
+            0x0000FF,
+            0xFF00FF,
+            0x00FFFF,
+            0xFFFFFF,
+        ),
+    )
     return (
         struct.pack("<IIHH", 0xCC, 0xA0000002, console.fill_attributes, 0xF5)
         + struct.pack("<HHHHhh", *console.buffer_size, *console.window_size, 0, 0)
