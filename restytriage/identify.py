@@ -21,71 +21,16 @@ class FileType:
 
 # Extensions each type legitimately carries; a known extension of another type is a mismatch.
 EXTENSIONS: dict[str, frozenset[str]] = {
-    "pe": frozenset(
-        [
-            "exe",
-            "dll",
-            "sys",
-            "scr",
-            "cpl",
-            "ocx",
-            "drv",
-            "efi",
-            "com",
-            "mui",
-            "ax",
-            "node",
-            "xll",
-            "wll",
-            "pyd",
-        ]
-    ),
+    "pe": frozenset("exe dll sys scr cpl ocx drv efi com mui ax node xll wll pyd".split()),
     "lnk": frozenset({"lnk"}),
+    # Encrypted OOXML documents are compound files too (EncryptionInfo + EncryptedPackage).
     "ole": frozenset(
-        ["doc", "dot", "xls", "xlt", "xla", "ppt", "pot", "pps", "msi", "msg", "wiz", "pub", "vsd"]
+        "doc dot xls xlt xla ppt pot pps msi msg wiz pub vsd docx docm dotx dotm xlsx xlsm pptx".split()
     ),
     "ooxml": frozenset(
-        [
-            "docx",
-            "docm",
-            "dotx",
-            "dotm",
-            "xlsx",
-            "xlsm",
-            "xltx",
-            "xltm",
-            "xlam",
-            "xlsb",
-            "pptx",
-            "pptm",
-            "potx",
-            "potm",
-            "ppsx",
-            "ppsm",
-            "ppam",
-            "sldx",
-            "vsdx",
-        ]
+        "docx docm dotx dotm xlsx xlsm xltx xltm xlam xlsb pptx pptm potx potm ppsx ppsm ppam sldx vsdx".split()
     ),
-    "zip": frozenset(
-        [
-            "zip",
-            "jar",
-            "apk",
-            "xpi",
-            "war",
-            "ear",
-            "epub",
-            "odt",
-            "ods",
-            "odp",
-            "kmz",
-            "whl",
-            "nupkg",
-            "appx",
-            "msix",
-        ]
-    ),
+    "zip": frozenset("zip jar apk xpi war ear epub odt ods odp kmz whl nupkg appx msix".split()),
     "iso": frozenset({"iso", "img", "udf", "vhd"}),
     "pdf": frozenset({"pdf"}),
     "cab": frozenset({"cab"}),
@@ -97,55 +42,17 @@ EXTENSIONS: dict[str, frozenset[str]] = {
     "html": frozenset({"html", "htm", "hta", "xhtml", "svg"}),
     "xml": frozenset({"xml", "svg", "xaml", "config"}),
     "text": frozenset(
-        [
-            "txt",
-            "log",
-            "csv",
-            "ini",
-            "inf",
-            "cfg",
-            "json",
-            "md",
-            "bat",
-            "cmd",
-            "ps1",
-            "vbs",
-            "vbe",
-            "js",
-            "jse",
-            "wsf",
-            "hta",
-            "reg",
-            "sct",
-            "py",
-            "sh",
-        ]
+        "txt log csv ini inf cfg json md bat cmd ps1 vbs vbe js jse wsf hta reg sct py sh".split()
     ),
 }
 DOCUMENT_EXTENSIONS = frozenset(
-    [
-        "pdf",
-        "doc",
-        "docx",
-        "docm",
-        "dot",
-        "dotm",
-        "rtf",
-        "xls",
-        "xlsx",
-        "xlsm",
-        "ppt",
-        "pptx",
-        "txt",
-        "csv",
-        "jpg",
-        "jpeg",
-        "png",
-        "gif",
-        "odt",
-        "hwp",
-    ]
+    "pdf doc docx docm dot dotm rtf xls xlsx xlsm ppt pptx txt csv jpg jpeg png gif odt hwp".split()
 )
+# What Windows runs, or hands to something that runs code, on a double-click.
+EXECUTABLE_EXTENSIONS = frozenset(
+    "exe com scr pif cpl msi dll bat cmd ps1 vbs vbe js jse wsf wsh hta lnk url".split()
+)
+EXECUTABLE_TYPES = frozenset({"pe", "lnk", "elf", "macho"})
 
 _SIMPLE_MAGIC: tuple[tuple[bytes, int, str, str], ...] = (
     (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", 0, "ole", "OLE2 compound file (CFB)"),

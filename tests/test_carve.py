@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from restytriage.carve import carve_embedded, gaps
-from restytriage.samples.cfb_writer import build_cfb
+from restytriage.cfb import build_cfb
 from restytriage.samples.pdf_writer import build_pdf
 
 

@@ -20,6 +20,7 @@ from oletools.oleobj import OleNativeStream
 from oletools.olevba import VBA_Parser, decompress_stream
 
 from restytriage.analyzers.vba import EXCERPT_CHARS, fold_expressions
+from restytriage.cfb import build_cfb
 from restytriage.config import Config
 from restytriage.engine import triage, triage_bytes
 from restytriage.model import Node, Report, walk
@@ -30,7 +31,6 @@ from restytriage.samples.cfb_writer import (
     CLSID_WORD_DOCUMENT,
     EmbeddedFile,
     _ovba_encrypt,
-    build_cfb,
     build_vba_project_bin,
     build_word_document,
     compress_vba,

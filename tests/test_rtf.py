@@ -8,9 +8,10 @@ import struct
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from restytriage.cfb import build_cfb
 from restytriage.engine import triage_bytes
 from restytriage.model import Report, walk
-from restytriage.samples.cfb_writer import build_cfb, build_ole10native
+from restytriage.samples.cfb_writer import build_ole10native
 
 EQUATION_CLSID = "0002CE02-0000-0000-C000-000000000046"
 

@@ -38,7 +38,7 @@ from typing import Any
 from restytriage.analysis import Analysis, Child, Context, Item
 from restytriage.blob import Blob
 from restytriage.carve import Buffer, Carved, carve_embedded, gaps
-from restytriage.identify import DOCUMENT_EXTENSIONS
+from restytriage.identify import DOCUMENT_EXTENSIONS, EXECUTABLE_EXTENSIONS
 
 NAME = "lnk"
 TYPES = frozenset({"lnk"})
@@ -277,28 +277,6 @@ CMD_BUILTINS = frozenset(
         "ver",
         "verify",
         "vol",
-    ]
-)
-EXECUTABLE_EXTENSIONS = frozenset(
-    [
-        "exe",
-        "com",
-        "scr",
-        "pif",
-        "cpl",
-        "msi",
-        "dll",
-        "bat",
-        "cmd",
-        "ps1",
-        "vbs",
-        "vbe",
-        "js",
-        "jse",
-        "wsf",
-        "wsh",
-        "hta",
-        "lnk",
     ]
 )
 SCRIPT_EXTENSIONS = frozenset(["bat", "cmd", "ps1", "vbs", "vbe", "js", "jse", "wsf", "wsh", "hta", "sct"])

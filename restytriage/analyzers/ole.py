@@ -529,7 +529,7 @@ def _rewrap(
     ole: Any, storage: str, streams: dict[str, int], storages: dict[str, str], out: Analysis
 ) -> bytes:
     """An embedded storage as the standalone compound file Office would save for it."""
-    from restytriage.samples.cfb_writer import build_cfb
+    from restytriage.cfb import build_cfb
 
     prefix = storage + "/"
     contents = {}

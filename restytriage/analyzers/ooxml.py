@@ -33,8 +33,9 @@ from urllib.parse import unquote, urlsplit
 from xml.etree import ElementTree
 
 from restytriage.analysis import Analysis, Child, Context, Item
-from restytriage.analyzers.names import EXECUTABLE_TYPES, RISKY_OUTER
+from restytriage.analyzers.names import RISKY_OUTER
 from restytriage.blob import Blob
+from restytriage.identify import EXECUTABLE_TYPES
 
 NAME = "ooxml"
 TYPES = frozenset({"ooxml"})

@@ -22,9 +22,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from restytriage.analysis import Analysis, Child, Context, Item
-from restytriage.analyzers.names import EXECUTABLE_TYPES, RISKY_OUTER
+from restytriage.analyzers.names import RISKY_OUTER
 from restytriage.analyzers.ooxml import add_link_iocs, classify_target, excerpt
 from restytriage.blob import Blob, Sink
+from restytriage.identify import EXECUTABLE_TYPES
 
 NAME = "pdf"
 TYPES = frozenset({"pdf"})

@@ -12,8 +12,9 @@ import zipfile
 from collections.abc import Mapping, Sequence
 from xml.sax.saxutils import escape, quoteattr
 
+from restytriage.cfb import build_cfb
 from restytriage.samples import Sample
-from restytriage.samples.cfb_writer import build_cfb, build_vba_project
+from restytriage.samples.cfb_writer import build_vba_project
 
 FIXED_DATE = (2022, 4, 1, 9, 30, 0)
 W3CDTF = "2022-04-01T09:30:00Z"
