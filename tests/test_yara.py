@@ -23,6 +23,7 @@ from restytriage import attack, rules
 from restytriage.analysis import Analysis, Context, Item
 from restytriage.analyzers import yara as yara_analyzer
 from restytriage.blob import Blob
+from restytriage.cfb import CFB_MAGIC
 from restytriage.config import Config
 from restytriage.engine import triage_bytes
 from restytriage.model import walk
@@ -223,7 +224,7 @@ TEAM_CASES: dict[str, tuple[list[Case], list[Case]]] = {
         [
             lambda: ("x.lnk", lnk("/c echo", appended=cfb_writer.build_word_document(template=True))),
             lambda: ("x.lnk", lnk("/c echo", appended=MINIMAL_PDF)),
-            lambda: ("x.lnk", lnk("/c echo", appended=base64.b64encode(cfb_writer.CFB_MAGIC + bytes(504)))),
+            lambda: ("x.lnk", lnk("/c echo", appended=base64.b64encode(CFB_MAGIC + bytes(504)))),
         ],
         [
             lambda: ("x.lnk", lnk("/c echo", appended=b"\x00" * 64)),
