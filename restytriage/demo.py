@@ -24,7 +24,8 @@ def run_demo(directory: Path, show: str, console: Console) -> None:
         box=box.SIMPLE_HEAVY,
         title_justify="left",
     )
-    for column in ("sample", "imitates", "verdict", "score", "expected", "top reason"):
+    wide = console.width >= 160  # what each sample imitates is long: only on wide terminals
+    for column in ("sample", *(("imitates",) if wide else ()), "verdict", "score", "expected", "top reason"):
         table.add_column(column, overflow="fold")
     reports = {}
     for sample, path in samples:
@@ -34,11 +35,11 @@ def run_demo(directory: Path, show: str, console: Console) -> None:
         agrees = report.verdict == sample.verdict
         table.add_row(
             sample.name,
-            sample.imitates,
+            *((sample.imitates,) if wide else ()),
             Text(report.verdict, style=VERDICT_STYLE[report.verdict]),
             str(report.score),
             Text(sample.verdict, style="" if agrees else "bold red"),
-            report.reasons[0] if report.reasons else "",
+            (report.reasons[0] if report.reasons else "")[:70],
         )
     console.print(table)
     console.print(f"JSON reports: {reports_dir}")
