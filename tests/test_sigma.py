@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
+import sys
 import textwrap
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as hs
 from sigma.rule import SigmaRule
 
-from restytriage.sigma import RuleSet, SigmaMatch, default_rule_dirs, load_rules
+from restytriage.sigma import RuleSet, SigmaMatch, clear_memory_cache, default_rule_dirs, load_rules
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 SIGMAHQ = CORPUS / "sigma" / "rules" / "windows" / "process_creation"
@@ -521,3 +524,208 @@ def test_corpus_rules_never_raise(event: dict[str, str]) -> None:
     if not SIGMAHQ.is_dir():
         pytest.skip("public corpus (../shared/corpus/sigma) not present")
     load_rules([SIGMAHQ]).match(event)
+
+
+# --------------------------------------------------------------------------- the disk cache
+
+# A new process loading rule folders (argv) and matching events (stdin): what it found, whether the
+# rules came from the disk cache and which of pySigma and its dependencies it had to import.
+PROBE = """
+import dataclasses, json, sys
+from pathlib import Path
+from restytriage.sigma import load_rules
+rs = load_rules([Path(a) for a in sys.argv[1:]])
+print(json.dumps({
+    "from_cache": rs.from_cache,
+    "imported": sorted(m for m in ("sigma", "pyparsing", "yaml") if m in sys.modules),
+    "rules": [dataclasses.asdict(r.meta) for r in rs.rules],
+    "skipped": rs.skipped,
+    "matches": [[m.path for m in rs.match(event)] for event in json.load(sys.stdin)],
+}))
+"""
+
+
+def _probe(folders: list[Path], events: list[dict[str, str]], cache: Path) -> dict[str, object]:
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, *map(str, folders)],
+        input=json.dumps(events),
+        capture_output=True,
+        text=True,
+        env={**os.environ, "RESTYTRIAGE_CACHE_DIR": str(cache)},
+        timeout=120,
+        check=True,
+    )
+    return json.loads(done.stdout)  # type: ignore[no-any-return]
+
+
+def test_warm_load_skips_pysigma_and_matches_like_cold(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    for i, (detection, _, _) in enumerate(MODIFIER_CASES):
+        (rules / f"m{i:02d}.yml").write_text(_rule(detection), encoding="utf-8")
+    for i, (condition, _) in enumerate(CONDITION_CASES):
+        (rules / f"c{i:02d}.yml").write_text(
+            _rule(SELECTIONS + f"condition: {condition}\n"), encoding="utf-8"
+        )
+    (rules / "bad_condition.yml").write_text(_rule("sel:\n  Image: x\ncondition: other"), encoding="utf-8")
+    (rules / "bad_yaml.yml").write_text("title: broken\n  yaml: [", encoding="utf-8")
+    events = [{**EV, **override} for _, override, _ in MODIFIER_CASES] + [EV, RESTYLINK, *BENIGN]
+    folders = [rules, *default_rule_dirs()]
+
+    cold = _probe(folders, events, tmp_path / "cache")
+    warm = _probe(folders, events, tmp_path / "cache")
+    assert cold["from_cache"] is False and "sigma" in cold["imported"]  # type: ignore[operator]
+    assert warm["from_cache"] is True and warm["imported"] == []
+    assert {k: v for k, v in warm.items() if k not in ("from_cache", "imported")} == {
+        k: v for k, v in cold.items() if k not in ("from_cache", "imported")
+    }
+    # and the warm rules are right, not merely the same
+    matches: list[list[str]] = warm["matches"]  # type: ignore[assignment]
+    for i, (_, _, expected) in enumerate(MODIFIER_CASES):
+        assert (str(rules / f"m{i:02d}.yml") in matches[i]) is expected, MODIFIER_CASES[i]
+    on_ev = matches[len(MODIFIER_CASES)]
+    for i, (_, expected) in enumerate(CONDITION_CASES):
+        assert (str(rules / f"c{i:02d}.yml") in on_ev) is expected, CONDITION_CASES[i]
+    by_name = {Path(p).name: reason for p, reason in warm["skipped"]}  # type: ignore[union-attr]
+    assert "undefined detection" in by_name["bad_condition.yml"]
+    assert "invalid YAML" in by_name["bad_yaml.yml"]
+    restylink = {Path(p).name for p in matches[len(MODIFIER_CASES) + 1]}
+    assert "restylink_office_startup_template_write.yml" in restylink
+    team = str(default_rule_dirs()[0])
+    assert not [p for benign in matches[len(MODIFIER_CASES) + 2 :] for p in benign if p.startswith(team)]
+
+
+@pytest.fixture
+def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """This test's own cache folder (its sigma/ part), and no rule set remembered in this process."""
+    monkeypatch.setenv("RESTYTRIAGE_CACHE_DIR", str(tmp_path / "cache"))
+    clear_memory_cache()
+    yield tmp_path / "cache" / "sigma"
+    clear_memory_cache()
+
+
+def _reload(folder: Path) -> RuleSet:
+    clear_memory_cache()  # so load_rules goes to the disk cache, as a new process would
+    return load_rules([folder])
+
+
+def test_edited_rule_file_invalidates_disk_cache(tmp_path: Path, private_cache: Path) -> None:
+    rule = tmp_path / "rules" / "r.yml"
+    rule.parent.mkdir()
+    rule.write_text(_rule("sel:\n  Image|endswith: '\\cmd.exe'\ncondition: sel"), encoding="utf-8")
+    stat = rule.stat()
+    first = load_rules([rule.parent])
+    assert not first.from_cache and first.match(EV)
+    assert _reload(rule.parent).from_cache
+
+    # Same size and mtime, other content: only the content hash can tell.
+    rule.write_text(rule.read_text(encoding="utf-8").replace("cmd.exe", "net.exe"), encoding="utf-8")
+    os.utime(rule, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert rule.stat().st_size == stat.st_size
+    edited = _reload(rule.parent)
+    assert not edited.from_cache
+    assert edited.match(EV) == [] and edited.match({**EV, "Image": "C:\\x\\net.exe"})
+    assert len(list(private_cache.glob("*.rules"))) == 2
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(position=hs.integers(min_value=0), value=hs.integers(0, 255), truncate=hs.booleans())
+@example(position=0, value=0, truncate=True)  # an empty file
+@example(position=40, value=0, truncate=False)  # a changed byte in the payload
+def test_corrupt_cache_file_is_rebuilt(
+    tmp_path: Path, private_cache: Path, position: int, value: int, truncate: bool
+) -> None:
+    shutil.copytree(default_rule_dirs()[0], folder := tmp_path / "rules", dirs_exist_ok=True)
+    expected = load_rules([folder])
+    (entry,) = private_cache.glob("*.rules")
+    good = entry.read_bytes()
+    position %= len(good)
+    damaged = good[:position] if truncate else good[:position] + bytes([value]) + good[position + 1 :]
+    assume(damaged != good)
+    entry.write_bytes(damaged)
+
+    rebuilt = _reload(folder)
+    assert not rebuilt.from_cache and entry.read_bytes() == good  # parsed again and rewritten
+    assert rebuilt.skipped == expected.skipped
+    assert [r.meta for r in rebuilt.rules] == [r.meta for r in expected.rules]
+    assert rebuilt.match(RESTYLINK) == expected.match(RESTYLINK) != []
+    assert _reload(folder).from_cache
+
+
+def test_rule_file_name_need_not_be_utf8(tmp_path: Path, private_cache: Path) -> None:
+    rule = tmp_path / os.fsdecode(b"caf\xe9.yml")  # a Latin-1 name on a Linux file system
+    try:
+        rule.write_text(_rule("sel:\n  Image|endswith: '\\cmd.exe'\ncondition: sel"), encoding="utf-8")
+    except (OSError, UnicodeEncodeError):
+        pytest.skip("this file system only takes UTF-8 names")
+    cold = load_rules([tmp_path])
+    warm = _reload(tmp_path)
+    assert not cold.from_cache and warm.from_cache and warm.skipped == []
+    assert [m.path for m in warm.match(EV)] == [m.path for m in cold.match(EV)] == [str(rule)]
+
+
+def test_unwritable_cache_folder_only_costs_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("the cache folder's place is taken by a file")
+    monkeypatch.setenv("RESTYTRIAGE_CACHE_DIR", str(blocker))
+    for _ in range(2):  # nothing could be saved, so the second load parses again
+        rs = _reload(default_rule_dirs()[0])
+        assert not rs.from_cache and rs.skipped == [] and len(rs.rules) >= 4
+        names = {Path(m.path).name for m in rs.match(RESTYLINK)}
+        assert "restylink_office_startup_template_write.yml" in names
+    assert blocker.read_text() == "the cache folder's place is taken by a file"
+    clear_memory_cache()
+
+
+def test_corpus_warm_load_matches_cold(private_cache: Path) -> None:
+    if not SIGMAHQ.is_dir():
+        pytest.skip("public corpus (../shared/corpus/sigma) not present")
+    cold = load_rules([SIGMAHQ])
+    warm = _reload(SIGMAHQ)
+    assert not cold.from_cache and warm.from_cache
+    assert [r.meta for r in warm.rules] == [r.meta for r in cold.rules]
+    assert warm.skipped == cold.skipped
+    events = [ev for path in sorted(REGRESSION.glob("*/*.json")) for ev in _sysmon_events(path)]
+    assert events
+    for event in [*events, *BENIGN, RESTYLINK, EV]:
+        assert warm.match(event) == cold.match(event)  # type: ignore[arg-type]
+
+
+SCALARS = (
+    hs.none() | hs.booleans() | hs.integers(-5, 10**12) | hs.floats(allow_nan=False) | hs.text(max_size=12)
+)
+ODD = SCALARS | hs.lists(SCALARS, max_size=3)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    meta=hs.fixed_dictionaries({"title": ODD, "id": ODD, "level": ODD, "tags": ODD, "status": ODD}),
+    fieldname=hs.sampled_from(["CommandLine", "Image", ""]) | SCALARS,
+    modifier=hs.sampled_from(["", "|contains", "|re", "|cidr", "|gt", "|fieldref", "|exists", "|all"]),
+    value=ODD,
+)
+def test_odd_rules_load_alike_cold_and_warm(
+    tmp_path_factory: pytest.TempPathFactory,
+    private_cache: Path,
+    meta: dict[str, object],
+    fieldname: object,
+    modifier: str,
+    value: object,
+) -> None:
+    """Whatever types YAML hands over, a rule loads or is skipped, and the disk cache agrees."""
+    key = fieldname if not modifier else f"{fieldname}{modifier}"
+    document = {
+        **meta,
+        "logsource": {"category": "process_creation"},
+        "detection": {"sel": {key: value}, "condition": "sel"},
+    }
+    folder = tmp_path_factory.mktemp("odd")
+    cold = _load(folder, yaml.safe_dump(document))
+    assert len(cold.rules) + len(cold.skipped) == 1
+    warm = _reload(folder)
+    assert warm.from_cache and not cold.from_cache
+    assert [r.meta for r in warm.rules] == [r.meta for r in cold.rules]
+    assert warm.skipped == cold.skipped
+    assert all(isinstance(r.meta.title, str) and isinstance(r.meta.rule_id, str) for r in warm.rules)
+    for event in (EV, RESTYLINK, {}):
+        assert warm.match(event) == cold.match(event)
