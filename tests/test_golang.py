@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from restytriage import model
+from restytriage import gobinary, model
 from restytriage.analysis import Analysis, Context, Item
 from restytriage.analyzers import golang
 from restytriage.blob import Blob, LimitExceeded
@@ -194,7 +194,7 @@ MODINFO = (
 
 
 def _framed(modinfo: str) -> bytes:
-    return golang.MODINFO_START + modinfo.encode() + golang.MODINFO_END
+    return gobinary.MODINFO_START + modinfo.encode() + gobinary.MODINFO_END
 
 
 def _pointer_buildinfo(bits: int, big_endian: bool, version: str, modinfo: bytes) -> bytes:
@@ -337,7 +337,7 @@ def _pclntab(magic: int, pointer_size: int, big_endian: bool, names: list[str]) 
     return head + struct.pack(e + word * fields, *values) + nametab + functab + funcs
 
 
-@pytest.mark.parametrize("magic", sorted(golang.PCLNTAB_FAMILIES))
+@pytest.mark.parametrize("magic", sorted(gobinary.PCLNTAB_FAMILIES))
 @pytest.mark.parametrize(("pointer_size", "big_endian"), [(8, False), (4, False), (8, True), (4, True)])
 def test_pclntab_every_layout(magic: int, pointer_size: int, big_endian: bool) -> None:
     data = (
@@ -348,7 +348,7 @@ def test_pclntab_every_layout(magic: int, pointer_size: int, big_endian: bool) -
     table = golang.find_pclntab(data)
     assert table is not None
     assert (table.magic, table.pointer_size, table.big_endian) == (magic, pointer_size, big_endian)
-    assert table.family == golang.PCLNTAB_FAMILIES[magic] and table.function_count == len(NAMES)
+    assert table.family == gobinary.PCLNTAB_FAMILIES[magic] and table.function_count == len(NAMES)
     assert table.names == NAMES
     summary = golang.summarise_functions(table.names, "")
     assert summary["main_module_functions"] == ["main.fetchStage", "main.télécharger", "main.main"]
