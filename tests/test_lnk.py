@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from restytriage import commandline, lnkformat
 from restytriage.analysis import Context, Item, Sibling
 from restytriage.analyzers import lnk
 from restytriage.blob import Blob
@@ -83,7 +84,7 @@ def test_structure_end_agrees_with_lnkparse3(sample: Any) -> None:
     import LnkParse3
 
     data = sample.build()
-    layout = lnk._walk(data)
+    layout = lnkformat.walk(data)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         expected = LnkParse3.lnk_file(indata=data, allow_terminal_blocks=False).size
@@ -150,7 +151,7 @@ def test_restylink_shape_alone_is_malicious() -> None:
     ],
 )
 def test_cmd_chains_split_like_cmd(text: str, steps: list[str]) -> None:
-    assert lnk._split_cmd(text) == steps
+    assert commandline.split_cmd(text) == steps
 
 
 @pytest.mark.parametrize(
@@ -164,13 +165,18 @@ def test_cmd_chains_split_like_cmd(text: str, steps: list[str]) -> None:
     ],
 )
 def test_what_cmd_runs(arguments: str, command: str | None) -> None:
-    assert lnk._after_cmd_switch(arguments) == command
+    assert commandline.after_cmd_switch(arguments) == command
 
 
 def test_control_wrappers_and_variables_are_unwrapped() -> None:
-    assert lnk._unwrap_control('@for /r %f in (*.zip) do @if exist %f (start "" a.exe') == 'start "" a.exe'
-    assert lnk._unwrap_control("if not errorlevel 1 call b.bat") == "b.bat"
-    assert lnk._substitute_variables(["set p=C:\\x", "copy a %p%\\b", 'set "q=!p!\\y"', "type !q!"]) == [
+    assert (
+        commandline.unwrap_control('@for /r %f in (*.zip) do @if exist %f (start "" a.exe')
+        == 'start "" a.exe'
+    )
+    assert commandline.unwrap_control("if not errorlevel 1 call b.bat") == "b.bat"
+    assert commandline.substitute_variables(
+        ["set p=C:\\x", "copy a %p%\\b", 'set "q=!p!\\y"', "type !q!"]
+    ) == [
         "set p=C:\\x",
         "copy a C:\\x\\b",
         'set "q=C:\\x\\y"',
@@ -196,12 +202,12 @@ def test_control_wrappers_and_variables_are_unwrapped() -> None:
     ],
 )
 def test_cmd_writes(step: str, destination: str, source: str | None) -> None:
-    writes = lnk._cmd_writes(step)
+    writes = commandline.cmd_writes(step)
     assert [(w.destination, w.source) for w in writes] == [(destination, source)]
 
 
 def test_cmd_writes_ignore_nul_and_stream_redirections() -> None:
-    assert lnk._cmd_writes("dir > nul 2>&1") == []
+    assert commandline.cmd_writes("dir > nul 2>&1") == []
 
 
 @pytest.mark.parametrize(
@@ -220,7 +226,7 @@ def test_cmd_writes_ignore_nul_and_stream_redirections() -> None:
     ],
 )
 def test_powershell_writes(statement: str, destination: str | None) -> None:
-    writes = lnk._powershell_writes(statement)
+    writes = commandline.powershell_writes(statement)
     assert [w.destination for w in writes] == ([destination] if destination else [])
 
 
