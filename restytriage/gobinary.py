@@ -170,7 +170,10 @@ def _parse_elf(data: bytes) -> Image | None:
         layout, pointer_size = endian + "IIIIIIII", 4
     image = Image("elf", ELF_MACHINES.get(machine, f"elf-machine-{machine}"), pointer_size, order == 2)
     for index in range(min(phnum, 256)):
-        fields = struct.unpack_from(layout, data, phoff + phentsize * index)
+        at = phoff + phentsize * index
+        if at + struct.calcsize(layout) > len(data):  # headers past the end (or absurd offsets)
+            break
+        fields = struct.unpack_from(layout, data, at)
         if bits == 2:
             kind, flags, offset, vaddr, _paddr, filesz = fields[:6]
         else:
