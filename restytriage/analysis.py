@@ -15,6 +15,7 @@ exception into an error on the node and carries on with the rest of the tree.
 from __future__ import annotations
 
 import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -83,9 +84,9 @@ class Analysis:
 class Context:
     """Per-run services for analyzers: limited extraction, the clock, identification, config."""
 
-    def __init__(self, config: Config, temp_dir: Path, deadline: float) -> None:
+    def __init__(self, config: Config, temp_dir: Path | None, deadline: float) -> None:
         self.config = config
-        self.temp_dir = temp_dir
+        self._temp_dir = temp_dir  # None: a private folder is made on first use
         self.deadline = deadline
         self.budget = Budget(
             total_max=config.limits.max_total_bytes,
@@ -93,6 +94,14 @@ class Context:
             ratio_max=config.limits.max_ratio,
         )
         self.limit_hits: list[Finding] = []  # limit findings raised during the current analyzer call
+
+    @property
+    def temp_dir(self) -> Path:
+        """This run's private folder for spilled children. Made on first use: most files need none,
+        and making and removing a folder for each file of a batch costs milliseconds on some disks."""
+        if self._temp_dir is None:
+            self._temp_dir = Path(tempfile.mkdtemp(prefix="restytriage-"))
+        return self._temp_dir
 
     def check_time(self) -> None:
         if time.monotonic() > self.deadline:
@@ -143,4 +152,5 @@ class Context:
         return identify(blob, name).name
 
     def cleanup(self) -> None:
-        shutil.rmtree(self.temp_dir, ignore_errors=True)
+        if self._temp_dir is not None:
+            shutil.rmtree(self._temp_dir, ignore_errors=True)

@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
+import gc
 import hashlib
 import json
 import multiprocessing as mp
 import os
 import queue
 import stat
+import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -59,12 +61,13 @@ class Outcome:
     score: int = 0
     seconds: float = 0.0
     reason: str = ""
-    report: dict[str, Any] | None = field(default=None, repr=False)
 
     def decoded(self) -> dict[str, Any] | None:
-        if self.report is None and self.report_json is not None:
-            self.report = json.loads(self.report_json)
-        return self.report
+        """The report as dicts, decoded afresh each time: kept decoded, every report of a large batch
+        would sit in the parent at four times the size of its JSON."""
+        import msgspec
+
+        return None if self.report_json is None else msgspec.json.decode(self.report_json)
 
 
 # ----------------------------------------------------------------------------- walking
@@ -173,9 +176,10 @@ def triage_to_json(path: str, expected_sha256: str, config: Config) -> tuple[str
     from restytriage.model import to_json
 
     try:
-        if sha256_of(Path(path)) != expected_sha256:
+        report = triage(Path(path), config)
+        if report.file.sha256 != expected_sha256:  # the engine hashes the file anyway: no second pass
             return "error", None, "file changed since it was listed"
-        return "ok", to_json(triage(Path(path), config)), ""
+        return "ok", to_json(report), ""
     except FileNotFoundError:
         return "error", None, "file vanished before it was analysed"
     except MemoryError:
@@ -187,11 +191,26 @@ def triage_to_json(path: str, expected_sha256: str, config: Config) -> tuple[str
 Work = Callable[[str, str, Config], tuple[str, bytes | None, str]]
 
 
+def _freeze_long_lived() -> None:
+    """Hide what is alive now (imported libraries, compiled rules) from the cyclic garbage collector.
+
+    pefile runs a full collection each time a PE is closed; in a worker holding every analyzer's
+    libraries that walk cost more than analysing a small file. Frozen objects are still freed by
+    reference counting; only this file's leftovers are collected first, so none of them is kept.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 def _worker(tasks: Any, results: Any, config: Config, memory: int, work: Work) -> None:
     _limit_memory(memory)
     with contextlib.suppress(Exception):  # a bad rule pack shows in each report, not as a dead worker
         _warm_up(config)
+    modules = 0
     while True:
+        if len(sys.modules) != modules:  # analyzers import their libraries on first use
+            _freeze_long_lived()
+            modules = len(sys.modules)
         task = tasks.get()
         if task is None:
             return
@@ -240,16 +259,22 @@ class LocalPool:
         fresh = self._start()
         slot.process, slot.tasks, slot.current, slot.running = fresh.process, fresh.tasks, None, False
 
+    def _hand_out(self, pending: list[FileEntry]) -> int:
+        """Give each idle worker its next file; returns how many were handed out."""
+        handed = 0
+        for slot in self._slots:
+            if slot.current is None and pending:
+                slot.current, slot.started = pending.pop(), time.monotonic()
+                slot.tasks.put((slot.current.sha256, slot.current.paths[0], slot.current.sha256))
+                handed += 1
+        return handed
+
     def run(self, entries: Iterable[FileEntry]) -> Iterator[Outcome]:
         pending = list(entries)
         pending.reverse()
         busy = 0
         while pending or busy:
-            for slot in self._slots:
-                if slot.current is None and pending:
-                    slot.current, slot.started = pending.pop(), time.monotonic()
-                    slot.tasks.put((slot.current.sha256, slot.current.paths[0], slot.current.sha256))
-                    busy += 1
+            busy += self._hand_out(pending)
             try:
                 pid, key, status, report_json, reason, seconds = self._results.get(timeout=0.2)
             except queue.Empty:
@@ -260,9 +285,11 @@ class LocalPool:
                     if status == "started":
                         slot.started, slot.running = time.monotonic(), True
                     else:
-                        yield outcome_of(slot.current, status, report_json, reason, seconds)
+                        entry = slot.current
                         slot.current, slot.running = None, False
                         busy -= 1
+                        busy += self._hand_out(pending)  # the worker goes on while this result is recorded
+                        yield outcome_of(entry, status, report_json, reason, seconds)
             now = time.monotonic()
             for slot in self._slots:
                 if slot.current is None:
@@ -391,13 +418,17 @@ def scan(
             on_result(outcome)
 
     to_run = []
+    seen_again: list[tuple[str, list[str]]] = []
     for entry in entries:
         cached = cache.get(entry.sha256) if cache is not None else None
         if cached is None:
             to_run.append(entry)
             continue
-        cache.remember_paths(entry.sha256, entry.paths)  # type: ignore[union-attr]
-        record(outcome_of(entry, "cached", cached, "", 0.0))
+        report_json, verdict, score = cached
+        seen_again.append((entry.sha256, entry.paths))
+        record(Outcome(entry, "cached", report_json, verdict, score))
+    if cache is not None and seen_again:
+        cache.remember_paths(seen_again)
     interrupted = False
     try:
         if cluster:

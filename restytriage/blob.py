@@ -57,7 +57,8 @@ class Blob:
         if self.data is not None:
             return self.data if limit is None else self.data[:limit]
         with self.open() as fh:
-            return fh.read() if limit is None else fh.read(limit)
+            # read(n) allocates n bytes before reading: a generous cap must not cost its size
+            return fh.read() if limit is None else fh.read(min(limit, self.size))
 
     def read_at(self, offset: int, size: int) -> bytes:
         if self.data is not None:

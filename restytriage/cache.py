@@ -12,7 +12,7 @@ import hashlib
 import sqlite3
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from restytriage import __version__
@@ -66,14 +66,16 @@ class ReportCache:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
 
-    def get(self, sha256: str) -> bytes | None:
+    def get(self, sha256: str) -> tuple[bytes, str, int] | None:
+        """(report JSON, verdict, score) of this content, or None: the verdict comes from its column,
+        so a re-run need not decode the report to sort and count it."""
         if self._db is None:
             return None
         row = self._db.execute(
-            "SELECT report FROM reports WHERE sha256=? AND engine=? AND rules=?",
+            "SELECT report, verdict, score FROM reports WHERE sha256=? AND engine=? AND rules=?",
             (sha256, self.engine, self.rules),
         ).fetchone()
-        return zlib.decompress(row[0]) if row else None
+        return (zlib.decompress(row[0]), row[1], row[2]) if row else None
 
     def put(
         self, sha256: str, verdict: str, score: int, seconds: float, report_json: bytes, paths: list[str]
@@ -104,7 +106,8 @@ class ReportCache:
             self.warning = f"cache disabled after a write error: {err}"
             self.close()
 
-    def remember_paths(self, sha256: str, paths: list[str]) -> None:
+    def remember_paths(self, found: Iterable[tuple[str, list[str]]]) -> None:
+        """Where cached contents were seen again: (sha256, paths) pairs, in one transaction."""
         if self._db is None:
             return
         try:
@@ -112,7 +115,8 @@ class ReportCache:
                 self._db.execute("BEGIN")
                 now = time.time()
                 self._db.executemany(
-                    "INSERT OR REPLACE INTO paths VALUES (?,?,?)", [(p, sha256, now) for p in paths]
+                    "INSERT OR REPLACE INTO paths VALUES (?,?,?)",
+                    [(p, sha256, now) for sha256, paths in found for p in paths],
                 )
         except sqlite3.Error as err:
             self.warning = f"cache disabled after a write error: {err}"

@@ -4,9 +4,12 @@ that claim its type; children re-enter the same queue under the limits. It knows
 
 from __future__ import annotations
 
-import tempfile
+import signal
+import threading
 import time
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
@@ -63,7 +66,7 @@ def triage_bytes(data: bytes, name: str, config: Config | None = None) -> Report
 def triage_blob(blob: Blob, name: str, config: Config | None = None) -> Report:
     config = config or Config()
     started = time.monotonic()
-    ctx = Context(config, Path(tempfile.mkdtemp(prefix="restytriage-")), started + config.limits.max_seconds)
+    ctx = Context(config, None, started + config.limits.max_seconds)
     try:
         root = _run(blob, name, ctx)
     finally:
@@ -93,6 +96,12 @@ def _run(blob: Blob, name: str, ctx: Context) -> Node:
             node.errors.append(AnalyzerError("engine", "not analysed: the wall-time limit was reached"))
         elif node.sha256 in seen:
             node.duplicate_of = seen[node.sha256]
+            if node.id.startswith(node.duplicate_of + "."):  # it holds itself: a quine, never unpacked twice
+                node.findings.append(
+                    findings.make(
+                        "engine.self_containing", "engine", f"identical to its container {node.duplicate_of}"
+                    )
+                )
         else:
             seen[node.sha256] = node.id
             children = _analyze(task, node, ctx)
@@ -139,7 +148,8 @@ def _analyze(task: _Task, node: Node, ctx: Context) -> list[Child]:
     for module in analyzers.for_type(node.type):
         ctx.limit_hits = []
         try:
-            result = module.analyze(item, ctx)
+            with _time_box(ctx):
+                result = module.analyze(item, ctx)
         except LimitExceeded as hit:
             node.findings.append(findings.make(hit.finding_id, module.NAME, hit.evidence))
             if hit.finding_id == "limit.time":
@@ -162,6 +172,30 @@ def _analyze(task: _Task, node: Node, ctx: Context) -> list[Child]:
         )
         children.extend(result.children)
     return children
+
+
+@contextmanager
+def _time_box(ctx: Context) -> Iterator[None]:
+    """Stop an analyzer stuck in a pure-Python loop (a library's, which cannot call check_time).
+
+    A SIGALRM timer raises LimitExceeded inside it at the file's deadline. Only possible in the main
+    thread (the CLI and batch workers); elsewhere, e.g. Dask threads, the batch hard limit still holds.
+    """
+    remaining = ctx.deadline - time.monotonic()
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def expire(signum: int, frame: object) -> None:
+        raise LimitExceeded("limit.time", f"wall-time limit of {ctx.config.limits.max_seconds:g}s reached")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, max(remaining, 0.001))
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def _child_tasks(task: _Task, node: Node, children: list[Child], ctx: Context) -> list[_Task]:

@@ -155,3 +155,113 @@ def test_dask_cluster_gives_the_local_results(tmp_path: Path) -> None:
         remote = scan([inbox], CONFIG, exclude=["*.tmp"], cluster=cluster.scheduler_address)
     summary = {o.entry.sha256: (o.status, o.verdict, o.score) for o in local.outcomes}
     assert summary == {o.entry.sha256: (o.status, o.verdict, o.score) for o in remote.outcomes}
+
+
+# Work functions that report what the worker process looked like when it handled a file.
+def report_gc_freeze(path: str, sha256: str, config: Config):
+    import gc
+
+    return "ok", json.dumps({"verdict": "clean", "score": 0, "frozen": gc.get_freeze_count()}).encode(), ""
+
+
+def report_start(path: str, sha256: str, config: Config):
+    return "ok", json.dumps({"verdict": "clean", "score": 0, "began": time.time()}).encode(), ""
+
+
+def test_workers_hide_their_libraries_from_the_garbage_collector(tmp_path: Path) -> None:
+    # pefile runs a full collection per PE: it must not walk every imported library each time.
+    entries, _ = collect([quarantine(tmp_path)], exclude=["*.tmp"])
+    pool = LocalPool(1, CONFIG, work=report_gc_freeze)
+    try:
+        frozen = [o.decoded()["frozen"] for o in pool.run(entries)]
+    finally:
+        pool.close()
+    assert len(frozen) == 2 and min(frozen) > 10_000  # analyzers, rules and Sigma were loaded before
+
+
+def test_a_worker_starts_its_next_file_while_the_last_result_is_recorded(tmp_path: Path) -> None:
+    entries, _ = collect([quarantine(tmp_path)], exclude=["*.tmp"])
+    pool = LocalPool(1, CONFIG, work=report_start)
+    outcomes, recorded_at = [], []
+    try:
+        for outcome in pool.run(entries):
+            outcomes.append(outcome)
+            if len(outcomes) == 1:
+                time.sleep(1.0)  # a slow consumer: cache write, JSONL, progress
+            recorded_at.append(time.time())
+    finally:
+        pool.close()
+    assert outcomes[1].decoded()["began"] < recorded_at[0]
+
+
+def test_a_capped_read_costs_only_the_bytes_the_file_holds(tmp_path: Path) -> None:
+    import tracemalloc
+
+    from restytriage.blob import Blob
+
+    path = tmp_path / "small.bin"
+    path.write_bytes(b"MZ" + bytes(4094))
+    tracemalloc.start()
+    try:
+        data = Blob(path=path).read(256 << 20)  # analyzers cap reads generously (e.g. 192 MiB)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert data == b"MZ" + bytes(4094) and peak < 1 << 20
+
+
+def test_a_run_makes_its_temp_folder_only_when_a_child_spills(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+    import random
+    import tempfile
+    import zipfile
+
+    from restytriage import blob
+    from restytriage.engine import triage_bytes
+
+    made: list[str] = []
+    real_mkdtemp = tempfile.mkdtemp
+
+    def counting_mkdtemp(*args, **kwargs) -> str:
+        made.append(real_mkdtemp(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(tempfile, "mkdtemp", counting_mkdtemp)
+    assert triage_bytes(b"meeting at ten\n", "notes.txt").verdict == "clean"
+    assert made == []  # a file without children needs no folder (making one costs ms per file)
+    monkeypatch.setattr(blob, "IN_MEMORY_MAX", 1024)  # so a 4 KiB member spills to disk
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("data.bin", random.Random(1).randbytes(4096))
+    report = triage_bytes(archive.getvalue(), "parcel.zip")
+    assert report.root.children[0].size == 4096
+    assert len(made) == 1 and not Path(made[0]).exists()  # made once, removed at the end
+
+
+def test_a_cached_rerun_records_new_paths_and_keeps_verdicts_without_decoding(tmp_path: Path) -> None:
+    inbox = quarantine(tmp_path)
+    db = tmp_path / "cache.db"
+    first = scan([inbox], CONFIG, workers=1, exclude=["*.tmp"], cache_path=db)
+    (inbox / "forwarded-invoice.pdf.lnk").write_bytes(b"not really a shortcut")  # same content, new path
+    again = scan([inbox], CONFIG, workers=1, exclude=["*.tmp"], cache_path=db)
+    assert {o.status for o in again.outcomes} == {"cached"}
+    assert {(o.verdict, o.score) for o in again.outcomes} == {(o.verdict, o.score) for o in first.outcomes}
+    store = ReportCache(db, rules_fingerprint(CONFIG))
+    seen = {tuple(sorted(Path(p).name for p in paths)) for paths, _ in store.entries()}
+    store.close()
+    assert ("forwarded-invoice.pdf.lnk", "invoice.pdf.lnk") in seen
+
+
+def test_a_file_changed_after_listing_is_reported_not_scanned_as_listed(tmp_path: Path) -> None:
+    from restytriage.batch import triage_to_json
+
+    inbox = quarantine(tmp_path)
+    entries, _ = collect([inbox], exclude=["*.tmp"])
+    lnk = next(e for e in entries if e.paths[0].endswith(".lnk"))
+    assert triage_to_json(lnk.paths[0], lnk.sha256, CONFIG)[0] == "ok"
+    Path(lnk.paths[0]).write_bytes(b"swapped for something else")
+    assert triage_to_json(lnk.paths[0], lnk.sha256, CONFIG) == (
+        "error",
+        None,
+        "file changed since it was listed",
+    )
