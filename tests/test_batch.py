@@ -265,3 +265,27 @@ def test_a_file_changed_after_listing_is_reported_not_scanned_as_listed(tmp_path
         None,
         "file changed since it was listed",
     )
+
+
+def test_summary_lists_the_strongest_files_and_points_to_the_rest() -> None:
+    from rich.console import Console
+
+    from restytriage.batch import FileEntry, Outcome, ScanResult
+    from restytriage.render.summary import MAX_FLAGGED_ROWS, render_summary
+
+    outcomes = [
+        Outcome(
+            FileEntry(f"{i:064x}", 1, [f"q/file{i}.lnk"]),
+            "ok",
+            b'{"reasons": ["x (50)"]}',
+            "suspicious",
+            30 + i,
+        )
+        for i in range(MAX_FLAGGED_ROWS + 10)
+    ]
+    console = Console(record=True, width=200)
+    render_summary(ScanResult(outcomes, [], 0.0, 1.0, []), console)
+    text = console.export_text()
+    flagged = text[text.index("Files that matter") : text.index("... and 10 more flagged file(s)")]
+    assert f"q/file{MAX_FLAGGED_ROWS + 9}.lnk" in flagged and "q/file9.lnk" not in flagged  # strongest first
+    assert flagged.count(".lnk") == MAX_FLAGGED_ROWS

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from rich import box
 from rich.console import Console
+from rich.control import strip_control_codes
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
@@ -18,6 +19,7 @@ from restytriage.batch import VERDICT_RANK, Outcome, ScanResult
 from restytriage.render.console import VERDICT_STYLE
 
 TOP = 10
+MAX_FLAGGED_ROWS = 50  # strongest first; the full list is in --json / --jsonl
 
 
 class ScanProgress:
@@ -63,11 +65,10 @@ class ScanProgress:
             done = self.progress.tasks[0].completed + 1
             elapsed = max(1e-6, time.monotonic() - self.started)
             self.progress.update(self.task, advance=1, megabytes=self.done_bytes / 1e6, rate=done / elapsed)
-        if not self.live:
+        if not self.live:  # a log, not a terminal: one plain line per file, without rich's layout cost
             label = outcome.verdict or outcome.status
-            self.console.print(
-                f"{label:10} {outcome.score:3} {outcome.entry.paths[0]}", markup=False, highlight=False
-            )
+            path = strip_control_codes(outcome.entry.paths[0])
+            self.console.file.write(f"{label:10} {outcome.score:3} {path}\n")
 
 
 def visible(outcomes: Sequence[Outcome], min_verdict: str) -> list[Outcome]:
@@ -105,7 +106,7 @@ def render_summary(result: ScanResult, console: Console, min_verdict: str = "cle
         table = Table(title="Files that matter", box=box.SIMPLE_HEAVY, title_justify="left")
         for column in ("verdict", "score", "path", "top reasons"):
             table.add_column(column, overflow="fold")
-        for o in flagged:
+        for o in flagged[:MAX_FLAGGED_ROWS]:
             reasons = "; ".join((o.decoded() or {}).get("reasons", [])[:3])
             paths = o.entry.paths[0] + (
                 f" (+{len(o.entry.paths) - 1} copies)" if len(o.entry.paths) > 1 else ""
@@ -114,6 +115,10 @@ def render_summary(result: ScanResult, console: Console, min_verdict: str = "cle
                 Text(o.verdict or "", style=VERDICT_STYLE[o.verdict or "clean"]), str(o.score), paths, reasons
             )
         console.print(table)
+        if len(flagged) > MAX_FLAGGED_ROWS:
+            console.print(
+                f"... and {len(flagged) - MAX_FLAGGED_ROWS} more flagged file(s): see --json or --jsonl"
+            )
     failed = [o for o in outcomes if o.status in ("timeout", "crash", "error")]
     if failed:
         table = Table(title="Not analysed", box=box.SIMPLE_HEAVY, title_justify="left")
