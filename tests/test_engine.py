@@ -153,3 +153,36 @@ def test_undecodable_names_survive_into_json() -> None:
 @given(st.binary(max_size=2048), st.text(max_size=40))
 def test_any_bytes_and_name_give_a_schema_valid_report(data: bytes, name: str) -> None:
     validate(triage_bytes(data, name))
+
+
+def test_an_analyzer_stuck_in_a_loop_is_stopped_at_the_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Stuck(_Nester):
+        @staticmethod
+        def analyze(item, ctx) -> Analysis:
+            while True:  # a library loop that never calls ctx.check_time()
+                pass
+
+    monkeypatch.setattr(analyzers, "for_type", lambda type_name: [Stuck])
+    started = time.monotonic()
+    report = triage_bytes(b"seed", "seed.txt", Config(limits=Limits(max_seconds=0.3)))
+    assert time.monotonic() - started < 5
+    assert [f.id for f in report.root.findings] == ["limit.time"]
+    validate(report)
+
+
+def test_a_triage_imports_only_the_analyzers_its_types_need(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    sample = tmp_path / "notes.txt"
+    sample.write_bytes(b"plain words\n")
+    probe = (
+        "import sys; from pathlib import Path; from restytriage.engine import triage; "
+        f"triage(Path({str(sample)!r})); "
+        "print(sorted(m.rsplit('.', 1)[1] for m in sys.modules if m.startswith('restytriage.analyzers.')))"
+    )
+    runs = [
+        subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, env=os.environ)
+        for _ in range(2)  # the first run may build the analyzer index; the second must use it
+    ]
+    assert runs[1].stdout.strip() == "['names', 'yara']"
