@@ -249,3 +249,11 @@ def test_stager_strings_without_block_api(tmp_path: Path) -> None:
         f"{C2_HOST}/rLe9 (x86 beacon, beside User-Agent: {STAGER_USER_AGENT})"
     ]
     assert _run(_filler(500) + b"/rLe9\x00" + C2_HOST.encode() + b"\x00", tmp_path).metadata == {}
+
+
+@pytest.mark.parametrize("shift", [0, 3, 10, 11])
+def test_xor_key_search_sees_a_config_across_its_chunk_boundary(shift: int) -> None:
+    beacon = next(s for s in go_samples.SAMPLES if s.name == "cs_beacon_x64.dll").build()
+    oid_at = beacon.find(bytes(b ^ 0x2E for b in cobaltstrike.ASN1_RSA_ENCRYPTION))
+    padding = b"\x90" * (cobaltstrike.XOR_CHUNK - oid_at - shift)
+    assert cobaltstrike.xor_key_candidates(padding + beacon) == [0x2E]

@@ -39,6 +39,7 @@ TYPES = frozenset({"pe", "data"})
 ORDER = 60  # after golang: reads the URLs it recovered from Go strings
 
 MAX_BYTES = 64 << 20
+XOR_CHUNK = 4 << 20  # bytes turned into one big integer at a time when looking for XOR keys
 MAX_KEYS = 4  # distinct XOR keys tried for configuration blocks
 MAX_OID_HITS = 32
 MAX_DECODED = 16 << 20
@@ -228,22 +229,24 @@ def checksum8_kind(uri: str) -> str:
 
 def xor_key_candidates(data: bytes) -> list[int]:
     """One-byte keys under which the rsaEncryption OID appears inside a settings record (the public
-    key, SETTING_PUBKEY), found for all keys in one pass."""
-    if len(data) < len(ASN1_RSA_ENCRYPTION):
-        return []
-    # steps[i] = data[i] ^ data[i + 1]: any one-byte XOR key cancels out.
-    steps = (int.from_bytes(data, "big") ^ int.from_bytes(data[1:] + b"\x00", "big")).to_bytes(
-        len(data), "big"
-    )
+    key, SETTING_PUBKEY), found for all keys in one pass over the data."""
     keys: list[int] = []
-    at = steps.find(_OID_STEPS)
     hits = 0
-    while at >= 0 and hits < MAX_OID_HITS and len(keys) < MAX_KEYS:
-        key = data[at] ^ ASN1_RSA_ENCRYPTION[0]
-        if key not in keys and _in_pubkey_record(data, at, key):
-            keys.append(key)
-        hits += 1
-        at = steps.find(_OID_STEPS, at + 1)
+    overlap = len(ASN1_RSA_ENCRYPTION)
+    # In chunks: the big-integer XOR below costs several copies of what it is given.
+    for start in range(0, max(0, len(data) - overlap + 1), XOR_CHUNK):
+        piece = data[start : start + XOR_CHUNK + overlap]
+        # steps[i] = piece[i] ^ piece[i + 1]: any one-byte XOR key cancels out.
+        steps = (int.from_bytes(piece, "big") ^ int.from_bytes(piece[1:] + b"\x00", "big")).to_bytes(
+            len(piece), "big"
+        )
+        at = steps.find(_OID_STEPS)
+        while 0 <= at < XOR_CHUNK and hits < MAX_OID_HITS and len(keys) < MAX_KEYS:
+            key = data[start + at] ^ ASN1_RSA_ENCRYPTION[0]
+            if key not in keys and _in_pubkey_record(data, start + at, key):
+                keys.append(key)
+            hits += 1
+            at = steps.find(_OID_STEPS, at + 1)
     return keys
 
 
