@@ -21,7 +21,9 @@ from restytriage.render.stix import build_bundle, render_stix
 def report() -> Report:
     found = triage_bytes(b"<not a shortcut>", "請求書.pdf\u202eknl.lnk")
     found.iocs += [
-        IOC(type="url", value="https://cdn.restylink.invalid/s'tage?a=1", context="lnk command line", node="0"),
+        IOC(
+            type="url", value="https://cdn.restylink.invalid/s'tage?a=1", context="lnk command line", node="0"
+        ),
         IOC(type="ip", value="203.0.113.7", context="macro", node="0"),
         IOC(type="domain", value="update.restylink.invalid", context="macro", node="0"),
     ]
@@ -104,13 +106,24 @@ def test_html_renders_in_a_real_browser(report: Report, tmp_path: Path) -> None:
     shot = tmp_path / "shot.png"
     subprocess.run(
         [
-            CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}", "--window-size=1200,900",
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            f"--screenshot={shot}",
+            "--window-size=1200,900",
             page.as_uri(),
         ],
-        check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
     png = shot.read_bytes()
     assert png.startswith(b"\x89PNG")
     width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
@@ -128,9 +141,19 @@ def test_cli_writes_every_export(tmp_path: Path) -> None:
     out = {ext: tmp_path / f"r.{ext}" for ext in ("html", "stix", "csv", "json")}
     result = CliRunner().invoke(
         app,
-        ["triage", str(sample), "--json", str(out["json"]), "--html", str(out["html"]),
-         "--stix", str(out["stix"]), "--iocs", str(out["csv"])],
-    )  # fmt: skip
+        [
+            "triage",
+            str(sample),
+            "--json",
+            str(out["json"]),
+            "--html",
+            str(out["html"]),
+            "--stix",
+            str(out["stix"]),
+            "--iocs",
+            str(out["csv"]),
+        ],
+    )
     assert result.exit_code == 10, result.output
     assert json.loads(out["json"].read_text())["verdict"] == "suspicious"
     assert out["html"].read_text().startswith("<!DOCTYPE html>")

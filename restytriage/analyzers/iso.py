@@ -122,6 +122,8 @@ def _read_descriptors(handle: BinaryIO) -> _Descriptors:
 
 
 def _volume_fields(sector: bytes, utf16: bool) -> dict[str, Any]:
+    sector = sector.ljust(SECTOR, b"\x00")  # a descriptor cut by the end of the image: read what is there
+
     def text(start: int, stop: int) -> str:
         raw = sector[start:stop]
         decoded = raw.decode("utf-16-be", "replace") if utf16 else raw.decode("latin-1")
@@ -380,8 +382,11 @@ class _Image:
         # pycdlib cuts ISO 9660/Joliet records that run past the end of a truncated image down to what
         # is left, so in a cut image a file reaching its end is a file that lost its tail.
         image_cut = bool(self.out.metadata.get("truncated_by"))
-        partial = available < file.size or (
-            image_cut and any(start + length >= image_size for start, length in file.extents)
+        # A record whose extent starts past the end is cut to nothing by pycdlib (its size is lost).
+        partial = (
+            available < file.size
+            or any(start >= image_size for start, _length in file.extents)
+            or (image_cut and any(start + length >= image_size for start, length in file.extents))
         )
         if partial:
             self.damage.append(

@@ -12,6 +12,7 @@ runs code is T1137.001 persistence material on its own.
 from __future__ import annotations
 
 import io
+import itertools
 import locale
 import struct
 from collections.abc import Iterator
@@ -86,6 +87,20 @@ def analyze(item: Item, ctx: Context) -> Analysis:
         except Exception as err:  # olefile raises many types on hostile headers
             out.flag("ole.malformed", f"olefile cannot open it: {type(err).__name__}: {err}")
             return out
+        loops, cuts = _fat_chain_loops(ole)
+        if loops:
+            out.flag("ole.malformed", f"FAT sector chains that loop: {', '.join(loops[:5])}")
+            ole.close()
+            repaired = _cut_chains(path, ole.sectorsize, cuts, ctx)
+            if temporary:
+                path.unlink(missing_ok=True)
+            path, temporary = repaired, True
+            out.metadata["read_from"] = "a copy whose looping chains end where they loop"
+            ole = olefile.OleFileIO(str(path), raise_defects=olefile.DEFECT_FATAL)
+            if any(ole.fat[sector] != olefile.ENDOFCHAIN for sector in cuts):
+                ole.close()  # the copy is not what was meant: reading streams could still go round
+                out.metadata["read_from"] = "nothing: its looping chains could not be cut"
+                return out
         with ole, quiet_oletools():
             _analyze(item, ctx, out, ole, path)
     finally:
@@ -104,7 +119,7 @@ def _on_disk(item: Item, ctx: Context) -> tuple[Path, bool]:
 
 
 def _analyze(item: Item, ctx: Context, out: Analysis, ole: Any, path: Path) -> None:
-    streams, storages = _inventory(ole)
+    streams, storages, revisited = _inventory(ole)
     kind = _kind(ole, streams)
     out.metadata["kind"] = kind
     out.metadata["root_clsid"] = ole.root.clsid or ""
@@ -114,6 +129,8 @@ def _analyze(item: Item, ctx: Context, out: Analysis, ole: Any, path: Path) -> N
     if ole.parsing_issues:
         issues = sorted({message for _, message in ole.parsing_issues})
         out.flag("ole.malformed", "; ".join(issues[:5]), details={"issues": issues})
+    if revisited:
+        out.flag("ole.malformed", f"the storage tree loops back to entries it holds: {revisited[:5]}")
     _properties(ole, streams, out)
     template: list[str] = []
     if kind == "word":
@@ -159,6 +176,75 @@ def _analyze(item: Item, ctx: Context, out: Analysis, ole: Any, path: Path) -> N
     }
 
 
+def _fat_chain_loops(ole: Any) -> tuple[list[str], set[int]]:
+    """The FAT chains that come back on themselves, and the sectors whose FAT entries close them.
+
+    olefile follows a chain round and round up to the size its directory entry declares (4 GiB in a
+    30 KiB file, or more), and olevba reads every stream, orphans included: one looping chain is a
+    hang and a memory bomb. Chains start from the header (directory, MiniFAT) and from every raw
+    directory entry, referenced or not. Each sector is walked once whatever the number of chains.
+    """
+    import olefile
+
+    fat = ole.fat
+    starts = [("directory", ole.first_dir_sector), ("MiniFAT", ole.first_mini_fat_sector)]
+    directory = ole.directory_fp.getvalue() if ole.directory_fp is not None else b""
+    for at in range(0, len(directory) - 127, 128):
+        kind, start, size = directory[at + 66], *struct.unpack_from("<II", directory, at + 116)
+        if kind == olefile.STGTY_ROOT or (kind == olefile.STGTY_STREAM and size >= ole.minisectorcutoff):
+            name = directory[at : at + min(64, struct.unpack_from("<H", directory, at + 64)[0])]
+            starts.append((name.decode("utf-16-le", "replace").rstrip("\x00") or f"entry {at // 128}", start))
+    loops_from: dict[int, bool] = {}  # sector -> whether the chain from it loops
+    loops: list[str] = []
+    cuts: set[int] = set()
+    for name, start in starts:
+        path: dict[int, None] = {}
+        sector = start
+        while 0 <= sector < len(fat) and sector not in loops_from and sector not in path:
+            path[sector] = None
+            sector = fat[sector]
+        if sector in path:
+            cuts.add(next(reversed(path)))
+        looped = sector in path or loops_from.get(sector, False)
+        loops_from.update(dict.fromkeys(path, looped))
+        if looped:
+            loops.append(f"{name!r} (back to sector {sector})")
+    return loops, cuts
+
+
+def _cut_chains(path: Path, sector_size: int, cuts: set[int], ctx: Context) -> Path:
+    """A private copy of the file with an end-of-chain mark where each looping chain loops.
+
+    The FAT's own sectors are found the way olefile finds them: the header's 109 entries up to the
+    first end mark, then each DIFAT sector's, following the DIFAT chain as far as the header counts.
+    """
+    data = bytearray(path.read_bytes())
+    per_sector = sector_size // 4
+
+    def word(at: int) -> int:
+        return struct.unpack("<I", bytes(data[at : at + 4]).ljust(4, b"\xff"))[0]
+
+    def entries(at: int, count: int) -> list[int]:
+        listed = map(word, range(at, at + 4 * count, 4))
+        return list(itertools.takewhile(lambda value: value < 0xFFFFFFFE, listed))  # up to an end mark
+
+    fat_sectors = entries(76, 109)
+    difat, count = word(68), word(72)
+    for _ in range(min(count, len(data) // sector_size)):
+        at = (difat + 1) * sector_size
+        fat_sectors += entries(at, per_sector - 1)
+        difat = word(at + 4 * (per_sector - 1))
+    for sector in cuts:
+        index, slot = divmod(sector, per_sector)
+        if index < len(fat_sectors):
+            at = (fat_sectors[index] + 1) * sector_size + 4 * slot
+            if at + 4 <= len(data):
+                struct.pack_into("<I", data, at, 0xFFFFFFFE)
+    copy = ctx.budget.new_temp_path(ctx.temp_dir)
+    copy.write_bytes(data)
+    return copy
+
+
 def _stream(ole: Any, path: str, out: Analysis) -> BinaryIO | None:
     """A stream's content, or None when its sectors cannot be read (noted in the metadata)."""
     try:
@@ -168,19 +254,35 @@ def _stream(ole: Any, path: str, out: Analysis) -> BinaryIO | None:
         return None
 
 
-def _inventory(ole: Any) -> tuple[dict[str, int], dict[str, str]]:
-    """Stream paths with sizes, and storage paths with their CLSIDs."""
+def _inventory(ole: Any) -> tuple[dict[str, int], dict[str, str], list[str]]:
+    """Stream paths with sizes and storage paths with their CLSIDs, in olefile's listdir order, and
+    the paths where the tree comes back to an entry it already holds.
+
+    Walked with an explicit stack and each entry once: olefile's listdir recurses once per storage
+    level and follows a storage that holds the root entry round and round (RecursionError).
+    """
     import olefile
 
     streams: dict[str, int] = {}
     storages: dict[str, str] = {}
-    for parts in ole.listdir(streams=True, storages=True):
-        joined = "/".join(parts)
-        if ole.get_type(parts) == olefile.STGTY_STORAGE:
-            storages[joined] = ole.getclsid(parts) or ""
-        else:
-            streams[joined] = ole.get_size(parts)
-    return streams, storages
+    revisited: list[str] = []
+    seen = {ole.root.sid}
+    pending = [("", iter(ole.root.kids))]
+    while pending:
+        prefix, kids = pending[-1]
+        entry = next(kids, None)
+        if entry is None:
+            pending.pop()
+        elif entry.sid in seen:
+            revisited.append(prefix + entry.name)
+        elif entry.entry_type == olefile.STGTY_STORAGE:
+            seen.add(entry.sid)
+            storages[prefix + entry.name] = entry.clsid or ""
+            pending.append((f"{prefix}{entry.name}/", iter(entry.kids)))
+        elif entry.entry_type == olefile.STGTY_STREAM:
+            seen.add(entry.sid)
+            streams[prefix + entry.name] = entry.size
+    return streams, storages, revisited
 
 
 def _kind(ole: Any, streams: dict[str, int]) -> str:

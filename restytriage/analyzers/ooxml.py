@@ -158,7 +158,8 @@ class Package:
     def __init__(self, archive: zipfile.ZipFile, ctx: Context) -> None:
         self.archive = archive
         self.ctx = ctx
-        self.infos = [info for info in archive.infolist() if not info.is_dir()]
+        # not ZipInfo.is_dir(): it indexes the name's last character, and a hostile entry may have none
+        self.infos = [info for info in archive.infolist() if not info.filename.endswith("/")]
         self.parts = {_part_key(info.filename): info for info in self.infos}  # OPC part names ignore case
         self.defaults: dict[str, str] = {}  # extension -> content type
         self.overrides: dict[str, str] = {}  # part name -> content type

@@ -138,24 +138,23 @@ def analyze(item: Item, ctx: Context) -> Analysis:
         out.flag("pe.malformed", f"not a loadable PE: {err}")
         return out
     packed_by_upx = bool((item.metadata.get("upx") or {}).get("packed"))
-    try:
-        errors = _parse_directories(pe)
-        facts = _headers(pe, out)
-        functions = _imports(pe, out, packed_by_upx)
-        _exports(pe, item, out)
-        _sections(pe, data, out, packed_by_upx)
-        _overlay(pe, data, ctx, out)
-        _resources(pe, data, ctx, out)
-        _version_info(pe, out)
-        _tls(pe, out)
-        _signature(pe, data, out)
-        pinvoked = _dotnet(pe, data, out)
-        _flag_capabilities(functions + pinvoked, out)
-        _sideloading(item, data, out)
-        ctx.check_time()
-        warnings = pe.get_warnings()
-    finally:
-        pe.close()
+    # No pe.close(): parsed from bytes, there is no file to release, and close() runs a full
+    # gc.collect() that cost most of the analysis time in a worker with a large heap.
+    errors = _parse_directories(pe)
+    facts = _headers(pe, out)
+    functions = _imports(pe, out, packed_by_upx)
+    _exports(pe, item, out)
+    _sections(pe, data, out, packed_by_upx)
+    _overlay(pe, data, ctx, out)
+    _resources(pe, data, ctx, out)
+    _version_info(pe, out)
+    _tls(pe, out)
+    _signature(pe, data, out)
+    pinvoked = _dotnet(pe, data, out)
+    _flag_capabilities(functions + pinvoked, out)
+    _sideloading(item, data, out)
+    ctx.check_time()
+    warnings = pe.get_warnings()
     if warnings:
         out.metadata["warnings"] = warnings[:MAX_WARNINGS]
     if errors:
@@ -410,7 +409,19 @@ def _sections(pe: Any, data: bytes, out: Analysis, packed_by_upx: bool) -> None:
             }
         )
     out.metadata["sections"] = listed
-    out.metadata["section_count"] = len(pe.sections)
+    declared = pe.FILE_HEADER.NumberOfSections
+    out.metadata["section_count"] = declared  # pefile reads at most 2,048 of them
+    if declared > MAX_SECTIONS:
+        out.flag("pe.many_sections", f"{declared:,} sections declared; the first {MAX_SECTIONS} are listed")
+    beyond = [s for s in listed if s["raw_offset"] + s["raw_size"] > len(data)]
+    if beyond:
+        out.flag(
+            "pe.section_beyond_file",
+            f"in a {len(data):,}-byte file: "
+            + ", ".join(
+                f"{s['name']!r} {s['raw_size']:,} bytes at 0x{s['raw_offset']:x}" for s in beyond[:4]
+            ),
+        )
     if packed_by_upx:
         return  # the UPX finding explains writable code and near-random data; no second signal for it
     writable_code = [s["name"] for s in listed if "w" in s["flags"] and "x" in s["flags"]]

@@ -1142,9 +1142,12 @@ def _extra_times(extra: bytes) -> dict[str, str]:
                 ("modified", "accessed", "created"), struct.unpack_from("<3Q", body, 8), strict=True
             ):
                 if value:
-                    times[label] = (
-                        datetime(1601, 1, 1, tzinfo=UTC) + timedelta(microseconds=value // 10)
-                    ).isoformat()
+                    try:
+                        moment = datetime(1601, 1, 1, tzinfo=UTC) + timedelta(microseconds=value // 10)
+                    except OverflowError:  # past the year 9999: no clock wrote it
+                        times[label] = f"invalid (0x{value:016x})"
+                    else:
+                        times[label] = moment.isoformat()
         elif kind == 0x5455 and len(body) >= 5 and body[0] & 1:
             (stamp,) = struct.unpack_from("<i", body, 1)
             times.setdefault("modified", datetime.fromtimestamp(stamp, UTC).isoformat())
