@@ -85,6 +85,12 @@ PasswordOption = Annotated[
 ]
 
 
+MaxDepthOption = Annotated[
+    int | None, typer.Option(help="Nesting levels to unpack (default 10).", show_default=False)
+]
+MaxSecondsOption = Annotated[
+    float | None, typer.Option(help="Wall-time limit per file (default 120).", show_default=False)
+]
 HtmlOption = Annotated[
     Path | None, typer.Option("--html", help="Write a self-contained HTML report.", show_default=False)
 ]
@@ -116,12 +122,8 @@ def triage(
     rules: RulesOption = None,
     sigma: SigmaOption = None,
     password: PasswordOption = None,
-    max_depth: Annotated[
-        int | None, typer.Option(help="Nesting levels to unpack (default 10).", show_default=False)
-    ] = None,
-    max_seconds: Annotated[
-        float | None, typer.Option(help="Wall-time limit for the file (default 120).", show_default=False)
-    ] = None,
+    max_depth: MaxDepthOption = None,
+    max_seconds: MaxSecondsOption = None,
     html: HtmlOption = None,
     stix: StixOption = None,
     iocs: IocsOption = None,
@@ -269,12 +271,8 @@ def scan(
     rules: RulesOption = None,
     sigma: SigmaOption = None,
     password: PasswordOption = None,
-    max_depth: Annotated[
-        int | None, typer.Option(help="Nesting levels to unpack (default 10).", show_default=False)
-    ] = None,
-    max_seconds: Annotated[
-        float | None, typer.Option(help="Wall-time limit per file (default 120).", show_default=False)
-    ] = None,
+    max_depth: MaxDepthOption = None,
+    max_seconds: MaxSecondsOption = None,
     html: HtmlOption = None,
     stix: StixOption = None,
     iocs: IocsOption = None,
