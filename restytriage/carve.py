@@ -182,7 +182,9 @@ def _ole_fat_sectors(data: Buffer, pos: int, stop: int, sector: int, fat_count: 
         listed.extend(s for s in values[:per_sector] if s <= _MAXREGSECT)
         next_sector = values[per_sector]
         seen += 1
-    return listed[:fat_count]
+    # A FAT never lists a sector twice; a DIFAT chain naming one sector a million times would cost
+    # a million scans of it.
+    return list(dict.fromkeys(listed))[:fat_count]
 
 
 # --- PDF ------------------------------------------------------------------------------------------

@@ -22,12 +22,14 @@ import gzip
 import json
 import os
 import re
+import signal
 import struct
 import time
 import traceback
 import tracemalloc
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 from types import ModuleType
@@ -213,7 +215,30 @@ def unchecked_failure(err: BaseException) -> str | None:
     return None
 
 
-def run_analyzer(module: ModuleType, data: bytes, name: str, tmp: Path) -> bool:
+class _Hung(BaseException):
+    """Raised by the alarm in a call still running past the hang limit (analyzers catch Exception)."""
+
+
+@contextmanager
+def _alarm(seconds: float) -> Iterator[None]:
+    """Interrupt a direct analyzer call stuck in a library loop: the engine boxes analyzers in time,
+    a direct call has nothing else to stop it and would hang the test run."""
+
+    def ring(signum: int, frame: object) -> None:
+        raise _Hung
+
+    previous = signal.signal(signal.SIGALRM, ring)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def run_analyzer(
+    module: ModuleType, data: bytes, name: str, tmp: Path, hang_after: float = LIMIT_S + GRACE_S
+) -> bool:
     """One direct call, as the engine makes it (False: not a type it claims); fails on a bug or a hang."""
     blob = Blob.of(data)
     filetype = identify(blob, name).name
@@ -223,7 +248,10 @@ def run_analyzer(module: ModuleType, data: bytes, name: str, tmp: Path) -> bool:
     started = time.monotonic()
     ctx = Context(CONFIG, tmp, started + LIMIT_S)
     try:
-        result = module.analyze(item, ctx)
+        with _alarm(hang_after):
+            result = module.analyze(item, ctx)
+    except _Hung:
+        pytest.fail(f"{module.NAME} on {name!r} ({len(data)} bytes) still ran after {hang_after:g}s")
     except LimitExceeded:
         result = None
     except Exception as err:
@@ -231,7 +259,7 @@ def run_analyzer(module: ModuleType, data: bytes, name: str, tmp: Path) -> bool:
         assert reason is None, f"{module.NAME} on {name!r} ({len(data)} bytes): {reason}"
         result = None
     elapsed = time.monotonic() - started
-    assert elapsed < LIMIT_S + GRACE_S, f"{module.NAME} on {name!r} took {elapsed:.1f}s"
+    assert elapsed < hang_after, f"{module.NAME} on {name!r} took {elapsed:.1f}s"
     if result is not None:
         json.dumps(to_builtins(result.metadata))  # what the engine will put in the report
     return True
@@ -455,6 +483,17 @@ def test_fuzz_harness_catches_what_it_is_meant_to(tmp_path: Path) -> None:
             json.loads(item.blob.read())  # a library's documented parse error: the engine's business
             return Analysis("strict")
 
+    class Stuck(Careless):
+        @staticmethod
+        def analyze(item: Item, ctx: Context) -> Analysis:
+            while True:  # a library loop that never checks the clock
+                try:
+                    time.sleep(0.05)
+                except Exception:  # and swallows what it can
+                    continue
+
+    with pytest.raises(pytest.fail.Exception, match="still ran after"):
+        run_analyzer(Stuck, bytes(range(5)), "x.bin", tmp_path, hang_after=0.3)  # type: ignore[arg-type]
     with pytest.raises(AssertionError, match="IndexError"):
         run_analyzer(Careless, bytes(range(5)), "x.bin", tmp_path)  # type: ignore[arg-type]
     assert run_analyzer(Strict, bytes(range(9)), "x.bin", tmp_path)  # type: ignore[arg-type]

@@ -249,11 +249,7 @@ SECTOR = 2048
 
 def _iso_records(image: bytearray) -> dict[bytes, int]:
     """Offsets of the root directory's records by name."""
-    pvd = 16 * SECTOR
-    extent, length = (
-        struct.unpack_from("<L", image, pvd + 158)[0],
-        struct.unpack_from("<L", image, pvd + 166)[0],
-    )
+    extent, length = struct.unpack_from("<L4xL", image, 16 * SECTOR + 158)  # the PVD's root record
     found, pos = {}, extent * SECTOR
     while pos < extent * SECTOR + length and image[pos]:
         found[bytes(image[pos + 33 : pos + 33 + image[pos + 32]])] = pos
@@ -310,6 +306,7 @@ def test_iso_directory_traps(make: Callable[[], bytes], evidence: str) -> None:
 # --- OLE sector chains and storage trees that loop --------------------------------------------------------
 
 CFB_SECTOR = 512
+CFB_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
 
 def _fat_position(data: bytearray, index: int) -> int:
@@ -370,9 +367,21 @@ def ole_storage_holding_the_root() -> bytes:
     return bytes(data)
 
 
+def ole_difat_chain_loop(difat_sectors: int = 100_000) -> bytes:
+    """1.5 KiB: a header declaring 12.7 million FAT sectors, listed by one DIFAT sector that names
+    itself as the next one (olefile would grow its FAT by concatenation for days)."""
+    fat = struct.pack("<128I", 0xFFFFFFFD, 0xFFFFFFFC, *[0xFFFFFFFE] * 126)  # sector 0: FAT; 1: DIFAT
+    difat = struct.pack("<128I", *[0] * 127, 1)  # FAT sector 0, 127 times; the next DIFAT sector: itself
+    fields = (0x3E, 3, 0xFFFE, 9, 6, bytes(6), 0, 109 + 127 * difat_sectors, 0xFFFFFFFE, 0, 4096)
+    header = struct.pack("<8s16sHHHHH6sIIIII", CFB_MAGIC, bytes(16), *fields)
+    header += struct.pack("<IIII", 0xFFFFFFFE, 0, 1, difat_sectors) + bytes(4 * 109)
+    return header + fat + difat
+
+
 @pytest.mark.parametrize(
     ("make", "evidence"),
     [
+        (ole_difat_chain_loop, "not opened: the header declares 12,700,109 FAT sectors"),
         (ole_stream_chain_loop, "FAT sector chains that loop: 'Data'"),
         (ole_stream_chain_loop_declaring_4_gib, "FAT sector chains that loop: 'Data'"),
         (ole_directory_chain_loop, "FAT sector chains that loop: 'directory'"),
@@ -382,7 +391,15 @@ def ole_storage_holding_the_root() -> bytes:
 def test_ole_loops(make: Callable[[], bytes], evidence: str) -> None:
     report = _bounded(lambda: timed(make(), "loop.doc"))
     assert_named(report, "ole.malformed", evidence)
-    assert report.root.metadata["ole"]["entries"]  # the streams are still listed
+    if make is not ole_difat_chain_loop:
+        assert report.root.metadata["ole"]["entries"]  # the streams are still listed
+
+
+def test_shortcut_carrying_forty_difat_loops_is_carved_once_and_quickly() -> None:
+    appended = b"PAD!" * 4 + ole_difat_chain_loop(8000) * 40
+    report = timed(build(ShellLink(target="C:\\x\\a.pdf", appended=appended)), "invoice.pdf.lnk")
+    assert [child.type for child in report.root.children] == ["ole"]
+    assert_named(report, "ole.malformed", "not opened: the header declares 1,016,109 FAT sectors")
 
 
 # --- PE with thousands of sections and sizes far past the file ------------------------------------------------
@@ -394,9 +411,8 @@ def _pe_header(data: bytes) -> int:
 
 def pe_with_65535_sections() -> bytes:
     data = bytearray(prebuilt("c_fsum.exe"))
-    struct.pack_into(
-        "<H", data, _pe_header(data) + 6, 0xFFFF
-    )  # the rest of the file reads as section headers
+    # NumberOfSections: whatever follows the real table is read as section headers, then nothing
+    struct.pack_into("<H", data, _pe_header(data) + 6, 0xFFFF)
     return bytes(data)
 
 
@@ -541,3 +557,31 @@ def test_hostile_name_of_the_file_itself(raw: bytes, flags: int, shown: str, fin
     report = timed(b"inert\n", shown)
     assert report.root.name == shown and report.file.name == shown
     assert finding in {f.id for f in report.root.findings}
+
+
+CONTROL_NAMES = [
+    b"\x1b]0;invoice.pdf\x07title.txt",  # sets the terminal's title
+    b"\x1b[2J\x1b[31mred.txt",  # clears the screen, then paints in red
+    b"report\r\x1b[Knotes.txt",  # returns to the line start and erases what was shown
+    b'<img src=x onerror="alert(1)">.txt',  # for the HTML report
+]
+
+
+def test_names_cannot_drive_the_terminal_or_the_html_report() -> None:
+    from rich.console import Console
+
+    from restytriage.render.console import render
+    from restytriage.render.html import render_html
+
+    records = [
+        Record(raw, zlib.compress(b"inert %d" % i)[2:-4], zlib.crc32(b"inert %d" % i), 7)
+        for i, raw in enumerate(CONTROL_NAMES)
+    ]
+    report = timed(zip_records(records), "esc\x1b[5m.zip")
+    screen = io.StringIO()
+    render(report, Console(file=screen, force_terminal=True, width=200, color_system="truecolor"))
+    shown = re.sub(r"\x1b\[[0-9;]*m", "", screen.getvalue())  # the renderer's own colours
+    assert not set(shown) & {"\x1b", "\x07", "\r"}, [line for line in shown.splitlines() if "\x1b" in line]
+    assert "\\x1b[2J\\x1b[31mred.txt" in shown  # shown, escaped
+    page = render_html([report])
+    assert "<img src=x" not in page and "&lt;img src=x onerror=" in page
