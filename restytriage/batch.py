@@ -20,12 +20,15 @@ import queue
 import stat
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+import msgspec
+
 from restytriage import __version__
+from restytriage.cache import Signature
 from restytriage.config import Config
 
 BATCH_SCHEMA_VERSION = "1.0"
@@ -35,19 +38,58 @@ DEFAULT_WORKER_MEMORY = 4 << 30  # address-space ceiling per worker (RLIMIT_AS)
 VERDICT_RANK = {"clean": 0, "suspicious": 1, "malicious": 2}
 
 
+RACY_SECONDS = 2  # a file changed this recently may change again within its mtime's granularity (FAT: 2 s)
+
+
 @dataclass
 class FileEntry:
-    """One unique content (by sha256) and every path it was found at."""
+    """One unique content (by sha256) and every path it was found at.
+
+    `signatures` holds, for the paths whose (device, inode, size, mtime, ctime) can vouch for this
+    content next time, that signature: a re-run takes the sha256 of an unchanged file from the cache
+    instead of reading it again (git's index does the same).
+    """
 
     sha256: str
     size: int
     paths: list[str]
+    signatures: dict[str, Signature] = field(default_factory=dict)
 
 
 @dataclass
 class Skipped:
     path: str
     reason: str
+
+
+class _Named(msgspec.Struct):
+    id: str
+    name: str
+
+
+class _Indicator(msgspec.Struct):
+    type: str
+    value: str
+
+
+class _File(msgspec.Struct):
+    sha256: str
+    size: int
+
+
+class Gist(msgspec.Struct):
+    """What summaries read of a report. Decoding only these fields (msgspec skips the rest unparsed) is
+    several times faster than decoding the report, and small enough to keep for every file."""
+
+    file: _File | None = None  # tolerant: reports cached by older versions are read too
+    verdict: str = "clean"
+    score: int = 0
+    reasons: list[str] = []
+    techniques: list[_Named] = []
+    iocs: list[_Indicator] = []
+
+
+_GIST_DECODER = msgspec.json.Decoder(Gist)
 
 
 @dataclass
@@ -61,13 +103,17 @@ class Outcome:
     score: int = 0
     seconds: float = 0.0
     reason: str = ""
+    _gist: Gist | None = field(default=None, repr=False)
 
     def decoded(self) -> dict[str, Any] | None:
-        """The report as dicts, decoded afresh each time: kept decoded, every report of a large batch
-        would sit in the parent at four times the size of its JSON."""
-        import msgspec
-
+        """The whole report as dicts, decoded afresh each time: kept decoded, every report of a large
+        batch would sit in the parent at four times the size of its JSON."""
         return None if self.report_json is None else msgspec.json.decode(self.report_json)
+
+    def gist(self) -> Gist | None:
+        if self._gist is None and self.report_json is not None:
+            self._gist = _GIST_DECODER.decode(self.report_json)
+        return self._gist
 
 
 # ----------------------------------------------------------------------------- walking
@@ -78,9 +124,14 @@ def _matches(relative: str, patterns: Sequence[str]) -> bool:
     return any(fnmatch.fnmatch(relative, p) or fnmatch.fnmatch(name, p) for p in patterns)
 
 
+def _excluded(relative: str, include: Sequence[str], exclude: Sequence[str]) -> bool:
+    relative = relative.replace(os.sep, "/")
+    return bool(include and not _matches(relative, include)) or _matches(relative, exclude)
+
+
 def walk(
     roots: Sequence[Path], include: Sequence[str] = (), exclude: Sequence[str] = ()
-) -> Iterator[tuple[Path, int] | Skipped]:
+) -> Iterator[tuple[Path, os.stat_result] | Skipped]:
     """Regular files under the roots (never following symlinks), or why a path was skipped."""
     for root in roots:
         try:
@@ -92,7 +143,7 @@ def walk(
             yield Skipped(str(root), "symbolic link not followed")
             continue
         if stat.S_ISREG(info.st_mode):
-            yield root, info.st_size
+            yield root, info
             continue
         pending = [root]
         while pending:
@@ -104,7 +155,6 @@ def walk(
                 yield Skipped(str(folder), f"unreadable folder: {err.strerror or err}")
                 continue
             for entry in entries:
-                relative = os.path.relpath(entry.path, root).replace(os.sep, "/")
                 try:
                     if entry.is_symlink():
                         yield Skipped(entry.path, "symbolic link not followed")
@@ -112,10 +162,12 @@ def walk(
                         pending.append(Path(entry.path))
                     elif not entry.is_file(follow_symlinks=False):
                         yield Skipped(entry.path, "not a regular file (device, FIFO or socket)")
-                    elif (include and not _matches(relative, include)) or _matches(relative, exclude):
+                    elif (include or exclude) and _excluded(
+                        os.path.relpath(entry.path, root), include, exclude
+                    ):
                         continue
                     else:
-                        yield Path(entry.path), entry.stat(follow_symlinks=False).st_size
+                        yield Path(entry.path), entry.stat(follow_symlinks=False)
                 except OSError as err:
                     yield Skipped(entry.path, f"unreadable: {err.strerror or err}")
 
@@ -128,26 +180,45 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def signature_of(info: os.stat_result) -> Signature:
+    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+
+
 def collect(
-    roots: Sequence[Path], include: Sequence[str] = (), exclude: Sequence[str] = ()
+    roots: Sequence[Path],
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    known: Mapping[str, tuple[Signature, str]] | None = None,
 ) -> tuple[list[FileEntry], list[Skipped]]:
-    """Unique contents to analyse (hashed here: duplicates and cache hits then cost no worker)."""
+    """Unique contents to analyse (hashed here: duplicates and cache hits then cost no worker).
+
+    `known` maps paths to the signature and sha256 recorded when they were last hashed; a file whose
+    signature is unchanged is not read again.
+    """
     unique: dict[str, FileEntry] = {}
     skipped: list[Skipped] = []
+    known = known or {}
     for found in walk(roots, include, exclude):
         if isinstance(found, Skipped):
             skipped.append(found)
             continue
-        path, size = found
-        try:
-            digest = sha256_of(path)
-        except OSError as err:
-            skipped.append(Skipped(str(path), f"unreadable: {err.strerror or err}"))
-            continue
-        if digest in unique:
-            unique[digest].paths.append(str(path))
+        path, info = found
+        name, signature = str(path), signature_of(info)
+        recorded = known.get(name)
+        if recorded is not None and recorded[0] == signature:
+            digest = recorded[1]
         else:
-            unique[digest] = FileEntry(digest, size, [str(path)])
+            try:
+                digest = sha256_of(path)
+            except OSError as err:
+                skipped.append(Skipped(name, f"unreadable: {err.strerror or err}"))
+                continue
+        entry = unique.get(digest)
+        if entry is None:
+            entry = unique[digest] = FileEntry(digest, info.st_size, [])
+        entry.paths.append(name)
+        if info.st_mtime_ns < time.time_ns() - RACY_SECONDS * 1_000_000_000:
+            entry.signatures[name] = signature
     return list(unique.values()), skipped
 
 
@@ -327,9 +398,9 @@ def outcome_of(
     entry: FileEntry, status: str, report_json: bytes | None, reason: str, seconds: float
 ) -> Outcome:
     outcome = Outcome(entry, status, report_json, reason=reason, seconds=seconds)
-    report = outcome.decoded()
-    if report is not None:
-        outcome.verdict, outcome.score = report["verdict"], report["score"]
+    gist = outcome.gist()
+    if gist is not None:
+        outcome.verdict, outcome.score = gist.verdict, gist.score
     return outcome
 
 
@@ -376,23 +447,26 @@ def scan(
     cluster: str | None = None,
     worker_memory: int = DEFAULT_WORKER_MEMORY,
     min_verdict: str = "clean",
+    rehash: bool = False,
     on_listed: Callable[[int, int], None] | None = None,
     on_result: Callable[[Outcome], None] | None = None,
 ) -> ScanResult:
     """Scan everything under `roots`; results stream to `jsonl`, the cache and `on_result` as they come.
 
     `min_verdict` filters what goes to `jsonl` (files without a report always do), not what is cached.
+    `rehash` reads every file even where the cache vouches for its content by its unchanged signature.
     """
     from restytriage.cache import open_cache, rules_fingerprint
 
     started = time.time()
     warnings: list[str] = []
-    entries, skipped = collect(roots, include, exclude)
     cache = None
     if cache_path is not None:
         cache, warning = open_cache(cache_path, rules_fingerprint(config))
         if warning:
             warnings.append(warning)
+    known = cache.signatures() if cache is not None and not rehash else None
+    entries, skipped = collect(roots, include, exclude, known)
     if on_listed:
         on_listed(len(entries), sum(e.size for e in entries))
     outcomes: list[Outcome] = []
@@ -413,22 +487,23 @@ def scan(
                 outcome.seconds,
                 outcome.report_json,
                 outcome.entry.paths,
+                outcome.entry.signatures,
             )
         if on_result:
             on_result(outcome)
 
     to_run = []
-    seen_again: list[tuple[str, list[str]]] = []
+    seen_again: list[FileEntry] = []
     for entry in entries:
         cached = cache.get(entry.sha256) if cache is not None else None
         if cached is None:
             to_run.append(entry)
             continue
         report_json, verdict, score = cached
-        seen_again.append((entry.sha256, entry.paths))
+        seen_again.append(entry)
         record(Outcome(entry, "cached", report_json, verdict, score))
     if cache is not None and seen_again:
-        cache.remember_paths(seen_again)
+        cache.remember_paths((e.sha256, e.paths, e.signatures) for e in seen_again)
     interrupted = False
     try:
         if cluster:

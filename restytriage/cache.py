@@ -1,7 +1,9 @@
 """The embedded report cache: SQLite (standard library), one row per (sha256, engine, rules).
 
 A re-run skips files whose content, engine version and rule set are unchanged; changing the rules or
-upgrading the tool invalidates naturally because both are part of the key. Each result is committed
+upgrading the tool invalidates naturally because both are part of the key. The paths table also keeps
+each path's (device, inode, size, mtime, ctime) from when it was hashed, so an unchanged file is not
+even read again. Each result is committed
 as it arrives (WAL mode), so Ctrl-C loses at most the files in flight. A cache that cannot be written
 (full disk, read-only) is switched off with one warning; the scan goes on.
 """
@@ -12,7 +14,7 @@ import hashlib
 import sqlite3
 import time
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 from restytriage import __version__
@@ -26,9 +28,13 @@ CREATE TABLE IF NOT EXISTS reports (
     PRIMARY KEY (sha256, engine, rules)
 );
 CREATE TABLE IF NOT EXISTS paths (
-    path TEXT PRIMARY KEY, sha256 TEXT NOT NULL, seen REAL NOT NULL
+    path TEXT PRIMARY KEY, sha256 TEXT NOT NULL, seen REAL NOT NULL,
+    device INTEGER, inode INTEGER, size INTEGER, mtime_ns INTEGER, ctime_ns INTEGER
 );
 """
+SIGNATURE_COLUMNS = ("device", "inode", "size", "mtime_ns", "ctime_ns")
+
+Signature = tuple[int, int, int, int, int]  # (device, inode, size, mtime_ns, ctime_ns) of a path
 
 
 def default_db() -> Path:
@@ -65,6 +71,27 @@ class ReportCache:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
+        present = {row[1] for row in self._db.execute("PRAGMA table_info(paths)")}
+        for column in SIGNATURE_COLUMNS:  # caches written before signatures were kept
+            if column not in present:
+                self._db.execute(f"ALTER TABLE paths ADD COLUMN {column} INTEGER")
+
+    def signatures(self) -> dict[str, tuple[Signature, str]]:
+        """Each path's recorded signature and the sha256 its content had then."""
+        if self._db is None:
+            return {}
+        rows = self._db.execute(
+            f"SELECT path, sha256, {', '.join(SIGNATURE_COLUMNS)} FROM paths WHERE mtime_ns IS NOT NULL"
+        )
+        return {path: (tuple(rest), sha256) for path, sha256, *rest in rows}  # type: ignore[misc]
+
+    def _write_paths(self, sha256: str, paths: Iterable[str], signatures: Mapping[str, Signature]) -> None:
+        assert self._db is not None
+        now = time.time()
+        self._db.executemany(
+            "INSERT OR REPLACE INTO paths VALUES (?,?,?,?,?,?,?,?)",
+            [(p, sha256, now, *signatures.get(p, (None,) * len(SIGNATURE_COLUMNS))) for p in paths],
+        )
 
     def get(self, sha256: str) -> tuple[bytes, str, int] | None:
         """(report JSON, verdict, score) of this content, or None: the verdict comes from its column,
@@ -78,11 +105,17 @@ class ReportCache:
         return (zlib.decompress(row[0]), row[1], row[2]) if row else None
 
     def put(
-        self, sha256: str, verdict: str, score: int, seconds: float, report_json: bytes, paths: list[str]
+        self,
+        sha256: str,
+        verdict: str,
+        score: int,
+        seconds: float,
+        report_json: bytes,
+        paths: list[str],
+        signatures: Mapping[str, Signature],
     ) -> None:
         if self._db is None:
             return
-        now = time.time()
         try:
             with self._db:
                 self._db.execute("BEGIN")
@@ -96,31 +129,28 @@ class ReportCache:
                         score,
                         seconds,
                         zlib.compress(report_json, 6),
-                        now,
+                        time.time(),
                     ),
                 )
-                self._db.executemany(
-                    "INSERT OR REPLACE INTO paths VALUES (?,?,?)", [(p, sha256, now) for p in paths]
-                )
+                self._write_paths(sha256, paths, signatures)
         except sqlite3.Error as err:  # full disk, read-only file, locked for too long
-            self.warning = f"cache disabled after a write error: {err}"
-            self.close()
+            self._disable(err)
 
-    def remember_paths(self, found: Iterable[tuple[str, list[str]]]) -> None:
-        """Where cached contents were seen again: (sha256, paths) pairs, in one transaction."""
+    def remember_paths(self, found: Iterable[tuple[str, list[str], Mapping[str, Signature]]]) -> None:
+        """Where cached contents were seen again: (sha256, paths, signatures), in one transaction."""
         if self._db is None:
             return
         try:
             with self._db:
                 self._db.execute("BEGIN")
-                now = time.time()
-                self._db.executemany(
-                    "INSERT OR REPLACE INTO paths VALUES (?,?,?)",
-                    [(p, sha256, now) for sha256, paths in found for p in paths],
-                )
+                for sha256, paths, signatures in found:
+                    self._write_paths(sha256, paths, signatures)
         except sqlite3.Error as err:
-            self.warning = f"cache disabled after a write error: {err}"
-            self.close()
+            self._disable(err)
+
+    def _disable(self, err: sqlite3.Error) -> None:
+        self.warning = f"cache disabled after a write error: {err}"
+        self.close()
 
     def entries(self, current_only: bool = True) -> Iterator[tuple[list[str], bytes]]:
         """Every cached report with the paths it was seen at (for `report --from`)."""

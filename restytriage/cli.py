@@ -255,6 +255,13 @@ def scan(
         Path | None, typer.Option(help="SQLite cache (default: the user cache folder).", show_default=False)
     ] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the cache.")] = False,
+    rehash: Annotated[
+        bool,
+        typer.Option(
+            "--rehash",
+            help="Read every file to hash it, even where the cache holds its unchanged size, inode and times.",
+        ),
+    ] = False,
     include: Annotated[
         list[str] | None, typer.Option(help="Only paths matching this glob (repeatable).", show_default=False)
     ] = None,
@@ -309,6 +316,7 @@ def scan(
                 cluster=cluster,
                 worker_memory=worker_memory_mb << 20,
                 min_verdict=min_verdict,
+                rehash=rehash,
                 on_listed=progress.listed,
                 on_result=progress.advance,
             )
@@ -384,8 +392,9 @@ def report(
         outcomes = []
         for paths, blob in store.entries(current_only=not all_versions):
             outcome = outcome_of(FileEntry("", 0, paths or ["(path unknown)"]), "cached", blob, "", 0.0)
-            outcome.entry.sha256 = (outcome.decoded() or {}).get("file", {}).get("sha256", "")
-            outcome.entry.size = (outcome.decoded() or {}).get("file", {}).get("size", 0)
+            gist = outcome.gist()
+            if gist is not None and gist.file is not None:
+                outcome.entry.sha256, outcome.entry.size = gist.file.sha256, gist.file.size
             outcomes.append(outcome)
     finally:
         store.close()

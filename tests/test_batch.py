@@ -289,3 +289,99 @@ def test_summary_lists_the_strongest_files_and_points_to_the_rest() -> None:
     flagged = text[text.index("Files that matter") : text.index("... and 10 more flagged file(s)")]
     assert f"q/file{MAX_FLAGGED_ROWS + 9}.lnk" in flagged and "q/file9.lnk" not in flagged  # strongest first
     assert flagged.count(".lnk") == MAX_FLAGGED_ROWS
+
+
+def _age(folder: Path, seconds: float = 3600) -> None:
+    """Date every file back, as files in a quarantine share are: a file written this very second may
+    change again within its timestamp's granularity, so its signature is not trusted (git's racy rule)."""
+    past = time.time() - seconds
+    for path in folder.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            os.utime(path, (past, past))
+
+
+def _counting_hashes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    from restytriage import batch
+
+    read: list[str] = []
+    real = batch.sha256_of
+
+    def counted(path: Path) -> str:
+        read.append(path.name)
+        return real(path)
+
+    monkeypatch.setattr(batch, "sha256_of", counted)
+    return read
+
+
+def test_a_rerun_reads_no_unchanged_file_and_rereads_a_changed_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inbox = quarantine(tmp_path)
+    _age(inbox)
+    db = tmp_path / "cache.db"
+    read = _counting_hashes(monkeypatch)
+    first = scan([inbox], CONFIG, workers=1, exclude=["*.tmp"], cache_path=db)
+    assert sorted(read) == ["copy-of-notes.txt", "invoice.pdf.lnk", "notes.txt"]
+    read.clear()
+    again = scan([inbox], CONFIG, workers=1, exclude=["*.tmp"], cache_path=db)
+    assert read == [] and {o.status for o in again.outcomes} == {"cached"}
+    assert {o.entry.sha256 for o in again.outcomes} == {o.entry.sha256 for o in first.outcomes}
+    # Same size, mtime put back: the ctime still moves, so the swap is seen and the file read again.
+    notes = inbox / "notes.txt"
+    before = notes.stat()
+    notes.write_bytes(b"meeting at two\n")
+    os.utime(notes, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert notes.stat().st_size == before.st_size and notes.stat().st_mtime_ns == before.st_mtime_ns
+    read.clear()
+    changed = scan([inbox], CONFIG, workers=1, exclude=["*.tmp"], cache_path=db)
+    assert read == ["notes.txt"]
+    fresh = next(o for o in changed.outcomes if str(notes) in o.entry.paths)
+    assert fresh.status == "ok" and fresh.entry.paths == [str(notes)]  # no longer a copy of the other
+    read.clear()
+    scan([inbox], CONFIG, workers=1, exclude=["*.tmp"], cache_path=db, rehash=True)
+    assert sorted(read) == ["copy-of-notes.txt", "invoice.pdf.lnk", "notes.txt"]
+
+
+def test_a_file_written_just_now_is_hashed_again_next_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inbox = quarantine(tmp_path)  # every file written this second
+    db = tmp_path / "cache.db"
+    read = _counting_hashes(monkeypatch)
+    scan([inbox], CONFIG, workers=1, exclude=["*.tmp"], cache_path=db)
+    read.clear()
+    again = scan([inbox], CONFIG, workers=1, exclude=["*.tmp"], cache_path=db)
+    assert sorted(read) == ["copy-of-notes.txt", "invoice.pdf.lnk", "notes.txt"]
+    assert {o.status for o in again.outcomes} == {"cached"}
+
+
+def test_a_cache_from_before_signatures_is_upgraded_in_place(tmp_path: Path) -> None:
+    inbox = quarantine(tmp_path)
+    _age(inbox)
+    db = tmp_path / "cache.db"
+    old = sqlite3.connect(db)
+    old.executescript(
+        """CREATE TABLE reports (
+            sha256 TEXT NOT NULL, engine TEXT NOT NULL, rules TEXT NOT NULL,
+            verdict TEXT NOT NULL, score INTEGER NOT NULL, seconds REAL NOT NULL,
+            report BLOB NOT NULL, stored REAL NOT NULL, PRIMARY KEY (sha256, engine, rules));
+        CREATE TABLE paths (path TEXT PRIMARY KEY, sha256 TEXT NOT NULL, seen REAL NOT NULL);
+        INSERT INTO paths VALUES ('/elsewhere/old.lnk', 'ab', 0);"""
+    )
+    old.commit()
+    old.close()
+    scan([inbox], CONFIG, workers=1, exclude=["*.tmp"], cache_path=db)
+    store = ReportCache(db, rules_fingerprint(CONFIG))
+    known = store.signatures()
+    store.close()
+    assert sorted(Path(p).name for p in known) == ["copy-of-notes.txt", "invoice.pdf.lnk", "notes.txt"]
+    notes = inbox / "notes.txt"
+    info = notes.stat()
+    assert known[str(notes)][0] == (
+        info.st_dev,
+        info.st_ino,
+        info.st_size,
+        info.st_mtime_ns,
+        info.st_ctime_ns,
+    )

@@ -107,7 +107,8 @@ def render_summary(result: ScanResult, console: Console, min_verdict: str = "cle
         for column in ("verdict", "score", "path", "top reasons"):
             table.add_column(column, overflow="fold")
         for o in flagged[:MAX_FLAGGED_ROWS]:
-            reasons = "; ".join((o.decoded() or {}).get("reasons", [])[:3])
+            gist = o.gist()
+            reasons = "; ".join(gist.reasons[:3]) if gist else ""
             paths = o.entry.paths[0] + (
                 f" (+{len(o.entry.paths) - 1} copies)" if len(o.entry.paths) > 1 else ""
             )
@@ -143,16 +144,18 @@ def render_summary(result: ScanResult, console: Console, min_verdict: str = "cle
 def _techniques(outcomes: Sequence[Outcome]) -> list[tuple[str, str]]:
     counts: Counter[tuple[str, str]] = Counter()
     for o in outcomes:
-        for t in (o.decoded() or {}).get("techniques", []):
-            counts[(t["id"], t["name"])] += 1
+        gist = o.gist()
+        for t in gist.techniques if gist else ():
+            counts[(t.id, t.name)] += 1
     return [(f"{n} file(s)", f"{tid} {name}") for (tid, name), n in counts.most_common(TOP)]
 
 
 def _iocs(outcomes: Sequence[Outcome]) -> list[tuple[str, str]]:
     counts: Counter[tuple[str, str]] = Counter()
     for o in outcomes:
-        for i in (o.decoded() or {}).get("iocs", []):
-            counts[(i["type"], i["value"])] += 1
+        gist = o.gist()
+        for i in gist.iocs if gist else ():
+            counts[(i.type, i.value)] += 1
     return [(f"{n} file(s)", f"{kind}: {value}") for (kind, value), n in counts.most_common(TOP)]
 
 
