@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+import mmap
 import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -60,6 +63,16 @@ class Blob:
             # read(n) allocates n bytes before reading: a generous cap must not cost its size
             return fh.read() if limit is None else fh.read(min(limit, self.size))
 
+    @contextmanager
+    def mapped(self) -> Iterator[bytes | mmap.mmap]:
+        """The whole content for random access without reading it: the bytes, or the file mapped
+        read-only (pages are read on touch and stay reclaimable page cache, not process memory)."""
+        if self.data is not None or self.size == 0:  # an empty file cannot be mapped
+            yield self.data if self.data is not None else b""
+            return
+        with self.open() as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as view:
+            yield view
+
     def read_at(self, offset: int, size: int) -> bytes:
         if self.data is not None:
             return self.data[offset : offset + size]
@@ -84,6 +97,16 @@ class Blob:
                 sha1.update(chunk)
                 sha256.update(chunk)
         return Hashes(md5.hexdigest(), sha1.hexdigest(), sha256.hexdigest())
+
+
+def slice_writer(data: bytes | mmap.mmap, start: int, stop: int) -> Callable[[Sink], None]:
+    """A writer for `Context.extract`: data[start:stop] in CHUNK pieces, never copied whole."""
+
+    def write(sink: Sink) -> None:
+        for at in range(start, stop, CHUNK):
+            sink.write(data[at : min(stop, at + CHUNK)])
+
+    return write
 
 
 class LimitExceeded(Exception):

@@ -112,6 +112,15 @@ def gaps(carved: list[Carved], start: int, stop: int) -> list[tuple[int, int]]:
     return ranges
 
 
+def is_blank(data: Buffer, start: int, stop: int) -> bool:
+    """Only one repeated byte value in data[start:stop] (zero or 0xFF padding, sector slack)."""
+    if stop <= start:
+        return True
+    first = data[start : start + 1]
+    step = 1 << 20  # compared a slice at a time: a mapped tail is never copied whole
+    return all(not data[at : min(stop, at + step)].strip(first) for at in range(start, stop, step))
+
+
 def _positions(data: Buffer, magic: bytes, start: int, stop: int) -> list[int]:
     found: list[int] = []
     pos = data.find(magic, start, stop)

@@ -29,8 +29,8 @@ import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
-from contextlib import suppress
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext, suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -110,36 +110,117 @@ class RuleSet:
     compile_seconds: float = 0.0  # time to build (or load) this set in this process
     from_cache: bool = False
 
-    def match(
-        self, blob: Blob, externals: Mapping[str, str], timeout: int
-    ) -> tuple[list[yara.Match], list[str]]:
-        """Scan one object: big ones by path so nothing large is read into memory.
+    def match(self, blob: Blob, externals: Mapping[str, str], timeout: int) -> Scan:
+        """Scan one object: by path when it is on disk, so nothing large is read into memory.
 
-        Returns the matches and the "too many matches" warnings (rule/string pairs whose matches
-        YARA stopped recording). Raises yara.TimeoutError / yara.Error as YARA does.
+        Objects up to WHOLE_SCAN_MAX (the largest member the engine ever extracts) are scanned whole,
+        as the `yara` tool would. Larger ones (disc images, huge samples given directly) are scanned
+        in memory-mapped windows of SCAN_WINDOW bytes that overlap by more than any match YARA
+        records, and the matches merged: YARA maps a file whole, so a 1 GiB image would otherwise
+        hold 1 GiB of page cache in the process. Raises yara.TimeoutError / yara.Error as YARA does.
         """
         import yara
 
+        scan = Scan([], [], [])
         if self.rules is None:
-            return [], []
-        saturated: list[str] = []
+            return scan
 
         def on_warning(kind: int, message: Any) -> int:
             if kind == yara.CALLBACK_TOO_MANY_MATCHES:
-                saturated.append(f"{message.rule} {message.string}")
+                scan.saturated.append(f"{message.rule} {message.string}")
             return yara.CALLBACK_CONTINUE
 
         values = {name: _external_value(externals.get(name, "")) for name in EXTERNAL_NAMES}
-        if blob.data is not None:
-            found = self.rules.match(
-                data=blob.data, externals=values, timeout=timeout, warnings_callback=on_warning
+        deadline = time.monotonic() + timeout
+        starts = []
+        for start, window in _windows(blob):
+            starts.append(start)
+            remaining = max(1, int(deadline - time.monotonic()))
+            with window as data:
+                target = {"filepath": data} if isinstance(data, str) else {"data": data}
+                found = self.rules.match(
+                    **target, externals=values, timeout=remaining, warnings_callback=on_warning
+                )
+            scan.add(found, start)
+        if len(starts) > 1:
+            scan.windows = starts
+        return scan
+
+
+WHOLE_SCAN_MAX = 256 << 20  # objects up to this size are scanned whole (Limits.max_member_bytes)
+SCAN_WINDOW = 64 << 20  # above it, windows of this size ...
+WINDOW_OVERLAP = 1 << 20  # ... overlapping by this much: YARA never records a match this long
+
+
+@dataclass(frozen=True)
+class MatchedInstance:
+    offset: int  # in the object, not the window
+    matched_data: bytes
+    matched_length: int
+    xor_key: int | None
+
+
+@dataclass
+class MatchedString:
+    identifier: str
+    instances: list[MatchedInstance]
+
+
+@dataclass
+class RuleMatch:
+    rule: str
+    namespace: str
+    tags: list[str]
+    meta: dict[str, Any]
+    strings: list[MatchedString]
+
+
+@dataclass
+class Scan:
+    """What one object's scan found: merged across windows when it was scanned in windows."""
+
+    matches: list[RuleMatch]
+    saturated: list[str]  # "rule $string" pairs whose matches YARA stopped recording
+    windows: list[int]  # offsets of the windows, when the object was too large to scan whole
+
+    def add(self, found: Sequence[yara.Match], start: int) -> None:
+        known = {(m.namespace, m.rule): m for m in self.matches}
+        for match in found:
+            merged = known.get((match.namespace, match.rule))
+            if merged is None:
+                merged = RuleMatch(match.rule, match.namespace, list(match.tags), dict(match.meta), [])
+                known[(match.namespace, match.rule)] = merged
+                self.matches.append(merged)
+            strings = {s.identifier: s for s in merged.strings}
+            for string in match.strings:
+                target = strings.get(string.identifier)
+                if target is None:
+                    target = strings[string.identifier] = MatchedString(string.identifier, [])
+                    merged.strings.append(target)
+                seen = {i.offset for i in target.instances}  # the overlap finds some twice
+                for i in string.instances:
+                    if start + i.offset not in seen:
+                        target.instances.append(
+                            MatchedInstance(start + i.offset, i.matched_data, i.matched_length, i.xor_key)
+                        )
+
+
+def _windows(blob: Blob) -> Iterator[tuple[int, AbstractContextManager[Any]]]:
+    """(offset, context giving what to scan): the bytes or path whole, or mapped windows of a big file."""
+    if blob.data is not None or blob.size <= WHOLE_SCAN_MAX:
+        whole: Any = blob.data if blob.data is not None else str(blob.path)
+        yield 0, nullcontext(whole)
+        return
+    import mmap
+
+    assert blob.path is not None
+    size, step = blob.size, SCAN_WINDOW - WINDOW_OVERLAP
+    with open(blob.path, "rb") as fh:
+        for start in range(0, size - WINDOW_OVERLAP, step):
+            yield (
+                start,
+                mmap.mmap(fh.fileno(), min(SCAN_WINDOW, size - start), offset=start, access=mmap.ACCESS_READ),
             )
-        else:
-            assert blob.path is not None
-            found = self.rules.match(
-                filepath=str(blob.path), externals=values, timeout=timeout, warnings_callback=on_warning
-            )
-        return found, saturated
 
 
 def _external_value(value: str) -> str:

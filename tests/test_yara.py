@@ -25,7 +25,7 @@ from restytriage.analyzers import yara as yara_analyzer
 from restytriage.blob import Blob
 from restytriage.cfb import CFB_MAGIC
 from restytriage.config import Config
-from restytriage.engine import triage_bytes
+from restytriage.engine import triage, triage_bytes
 from restytriage.model import walk
 from restytriage.samples import cfb_writer, lnk_writer
 
@@ -41,7 +41,7 @@ def scan(data: bytes, name: str = "sample.bin", ruleset: rules.RuleSet | None = 
     ruleset = ruleset or rules.load_rules()
     suffix = Path(name).suffix.lower()
     values = {"filename": name, "filepath": "", "extension": suffix, "filetype": ""}
-    found, _ = ruleset.match(Blob.of(data), values, 30)
+    found = ruleset.match(Blob.of(data), values, 30).matches
     return {m.rule for m in found}
 
 
@@ -516,7 +516,7 @@ def test_matched_strings_are_truncated_and_capped() -> None:
     pack = 'rule many { strings: $a = /A{100}/ $b = "BB" condition: all of them }'
     data = (b"A" * 100 + b"-") * 50 + b"BB"
     with_pack = rules.RuleSet(rules=yara.compile(source=pack), key="test")
-    found, _ = with_pack.match(Blob.of(data), {}, 10)
+    found = with_pack.match(Blob.of(data), {}, 10).matches
     strings = yara_analyzer.matched_strings(found[0].strings)
     a, b = strings
     assert a["count"] == 50 and len(a["instances"]) == yara_analyzer.MAX_INSTANCES - 1
@@ -615,6 +615,40 @@ def test_large_objects_are_scanned_by_path(tmp_path: Path, monkeypatch: pytest.M
     assert seen[1]["data"] == b"small" and "filepath" not in seen[1]
 
 
+def test_objects_over_the_whole_scan_size_are_scanned_in_overlapping_windows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Shrunk sizes, same arithmetic: a string across a window boundary, one in the last window's
+    tail, and one seen by two overlapping windows are each reported once at their offset in the file."""
+    monkeypatch.setattr(rules, "WHOLE_SCAN_MAX", 64 << 10)
+    monkeypatch.setattr(rules, "SCAN_WINDOW", 32 << 10)
+    monkeypatch.setattr(rules, "WINDOW_OVERLAP", 4 << 10)
+    size = 100_000
+    content = bytearray(b"." * size)
+    placed = {"straddle": (28 << 10) - 3, "overlap": (28 << 10) + 100, "tail": size - 10}
+    for word, offset in placed.items():
+        content[offset : offset + len(word)] = word.encode()
+    path = tmp_path / "image.bin"
+    path.write_bytes(content)
+    pack = " ".join(f'${w} = "{w}"' for w in placed)
+    ruleset = rules.RuleSet(
+        rules=yara.compile(source=f"rule words {{ strings: {pack} condition: any of them }}"), key="t"
+    )
+    scan = ruleset.match(Blob(path=path), {}, 10)
+    assert scan.windows == [0, 28 << 10, 56 << 10, 84 << 10]  # the last ends past 100,000
+    (match,) = scan.matches
+    found = {s.identifier: [i.offset for i in s.instances] for s in match.strings}
+    assert found == {f"${w}": [offset] for w, offset in placed.items()}
+    # In a triage, the node says it was scanned in windows, and the match keeps its file offset.
+    write(tmp_path / "pack", "words.yar", f"rule words {{ strings: {pack} condition: any of them }}\n")
+    report = triage(path, Config(builtin_rules=False, yara_dirs=(tmp_path / "pack",)))
+    by_id = {f.id: f for f in report.root.findings}
+    assert "4 windows of 0 MiB" in by_id["yara.windowed"].evidence
+    assert "$straddle@0x6ffd" in by_id["yara.match"].evidence
+    monkeypatch.setattr(rules, "WHOLE_SCAN_MAX", 1 << 20)
+    assert ruleset.match(Blob(path=path), {}, 10).windows == []  # under the limit: one whole scan
+
+
 # --- external packs ---------------------------------------------------------------------------
 
 
@@ -680,12 +714,12 @@ def test_corpus_packs_broken_duplicate_unsupported_and_includes(corpus: Path, tm
     assert [n for n in ruleset.sources if n.startswith("yara:")] == ["yara:tests/data/foo.yar"]
 
     text = (corpus / "strelka/fixtures/test.txt").read_bytes()
-    found, _ = ruleset.match(Blob.of(text), {}, 10)
+    found = ruleset.match(Blob.of(text), {}, 10).matches
     external = {m.rule: m for m in found if not m.namespace.startswith("restytriage:")}
     assert set(external) == {"test", "hex_extraction_test", "meta_test", "foo", "bar", "baz"}
     assert external["hex_extraction_test"].strings[0].instances[0].offset == 0x30F
     assert external["meta_test"].meta == {"author": "John Doe", "scope": "detection"}
-    found, _ = ruleset.match(Blob(path=corpus / "plaso/test_data/test_pe.exe"), {}, 10)
+    found = ruleset.match(Blob(path=corpus / "plaso/test_data/test_pe.exe"), {}, 10).matches
     assert {"PEfileBasic", "PEfile"} <= {m.rule for m in found}
 
 
@@ -717,7 +751,7 @@ def test_bartblaze_lnk_rules_on_the_corpus_shortcuts(corpus: Path) -> None:
     }
     seen = {}
     for path in sorted((corpus / "lnkparse3/samples").iterdir()):
-        found, _ = ruleset.match(Blob.of(base64.b64decode(path.read_bytes())), {}, 10)
+        found = ruleset.match(Blob.of(base64.b64decode(path.read_bytes())), {}, 10).matches
         if hits := {m.rule for m in found if m.namespace.startswith("bartblaze-yara:")}:
             seen[path.name] = hits
     assert seen == expected
@@ -732,9 +766,9 @@ def test_golang_pack_on_go_and_other_pes(corpus: Path) -> None:
         corpus / "strelka/fixtures/test_upx.exe",
     ]
     for path in go_pes:
-        assert "go_language_pe" in {m.rule for m in ruleset.match(Blob(path=path), {}, 10)[0]}, path.name
+        assert "go_language_pe" in {m.rule for m in ruleset.match(Blob(path=path), {}, 10).matches}, path.name
     for path in others:
-        assert ruleset.match(Blob(path=path), {}, 10)[0] == [], path.name
+        assert ruleset.match(Blob(path=path), {}, 10).matches == [], path.name
 
 
 # --- compile cache ----------------------------------------------------------------------------

@@ -15,16 +15,13 @@ The analyzer composes two libraries and judges what they read:
 from __future__ import annotations
 
 import io
-import mmap
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import PureWindowsPath
 from typing import Any
 
 from restytriage.analysis import Analysis, Child, Context, Item
-from restytriage.blob import Blob
-from restytriage.carve import Buffer, Carved, carve_embedded, gaps
+from restytriage.blob import slice_writer
+from restytriage.carve import Buffer, Carved, carve_embedded, gaps, is_blank
 from restytriage.commandline import (
     DOWNLOAD_CRADLE,
     HIDDEN_CMD_WINDOW,
@@ -245,19 +242,9 @@ _PADDING = re.compile(r"[ \t\u00a0\u3000]{20,}")
 _CONTROL = re.compile(r"[\r\n\x0b\x0c\x11-\x13]")
 
 
-@contextmanager
-def _bytes_of(blob: Blob) -> Iterator[Buffer]:
-    """The object's bytes: in memory, or memory-mapped when it lives in a file (tails can be large)."""
-    if blob.data is not None:
-        yield blob.data
-        return
-    with blob.open() as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
-        yield mapped
-
-
 def analyze(item: Item, ctx: Context) -> Analysis:
     out = Analysis(NAME)
-    with _bytes_of(item.blob) as data:
+    with item.blob.mapped() as data:  # tails can be large
         layout = walk(data)
         head = bytes(data[: layout.end])
         meta = decode_sections(head, layout)
@@ -597,10 +584,10 @@ def _carve(
     """
     appended: dict[str, Any] = {}
     size = len(data)
-    if layout.end < size and not _blank(data, layout.end, size):
+    if layout.end < size and not is_blank(data, layout.end, size):
         carved = carve_embedded(data, start=layout.end)
         leftovers = [
-            (o, n) for o, n in gaps(carved, layout.end, size) if n > 16 and not _blank(data, o, o + n)
+            (o, n) for o, n in gaps(carved, layout.end, size) if n > 16 and not is_blank(data, o, o + n)
         ]
         appended = {
             "offset": layout.end,
@@ -625,19 +612,6 @@ def _carve(
             if carved:
                 out.metadata.setdefault("unknown_block_files", []).extend(_carved_metadata(c) for c in carved)
                 _emit_children(data, carved, [], f"block 0x{block.signature:08X}", ctx, wanted, out)
-
-
-def _blank(data: Buffer, start: int, stop: int) -> bool:
-    """Only one repeated byte value (zero padding, sector slack)."""
-    if stop <= start:
-        return True
-    first = data[start : start + 1]
-    chunk = 1 << 20
-    for at in range(start, stop, chunk):
-        piece = bytes(data[at : min(stop, at + chunk)])
-        if piece.strip(first):
-            return False
-    return True
 
 
 def _carved_metadata(carved: Carved) -> dict[str, Any]:
@@ -665,9 +639,8 @@ def _emit_children(
         if ctx.exhausted:
             return
         ctx.check_time()
-        blob = ctx.extract(
-            io.BytesIO(content or bytes(data[offset : offset + size])), f"{where} data at {offset:#x}"
-        )
+        source = io.BytesIO(content) if content else slice_writer(data, offset, offset + size)
+        blob = ctx.extract(source, f"{where} data at {offset:#x}")
         if blob is None:
             continue
         labels = []

@@ -10,7 +10,6 @@ this module judges by (API name -> capability, side-loaded DLL names) are data: 
 from __future__ import annotations
 
 import hashlib
-import io
 import re
 import tomllib
 from collections import Counter
@@ -22,7 +21,8 @@ from pathlib import PureWindowsPath
 from typing import Any
 
 from restytriage.analysis import Analysis, Child, Context, Item
-from restytriage.blob import Blob
+from restytriage.blob import Blob, slice_writer
+from restytriage.carve import Buffer, carve_embedded, gaps, is_blank
 
 NAME = "pe"
 TYPES = frozenset({"pe"})
@@ -115,22 +115,31 @@ def capability_of(function: str) -> str | None:
     return found
 
 
-def shannon_entropy(data: bytes | memoryview) -> float:
-    """Bits per byte; data past ENTROPY_SAMPLE is sampled in 256 evenly spaced chunks."""
-    if len(data) > ENTROPY_SAMPLE:
-        step, chunk = len(data) // 256, ENTROPY_SAMPLE // 256
-        data = b"".join(data[i : i + chunk] for i in range(0, step * 256, step))
-    if not data:
+def shannon_entropy(data: Buffer, start: int = 0, stop: int | None = None) -> float:
+    """Bits per byte of data[start:stop]; past ENTROPY_SAMPLE bytes, 256 evenly spaced chunks are
+    sampled, read from `data` in place (a mapped file is not read whole)."""
+    stop = len(data) if stop is None else min(stop, len(data))
+    length = stop - start
+    if length > ENTROPY_SAMPLE:
+        step, chunk = length // 256, ENTROPY_SAMPLE // 256
+        sample = b"".join(data[i : i + chunk] for i in range(start, start + step * 256, step))
+    else:
+        sample = data[start:stop] if length > 0 else b""
+    if not sample:
         return 0.0
-    total = len(data)
-    return -sum(count / total * log2(count / total) for count in Counter(data).values())
+    total = len(sample)
+    return -sum(count / total * log2(count / total) for count in Counter(sample).values())
 
 
 def analyze(item: Item, ctx: Context) -> Analysis:
+    with item.blob.mapped() as data:  # a DLL padded to 200 MiB is mapped, not read into memory
+        return _analyze(item, ctx, data)
+
+
+def _analyze(item: Item, ctx: Context, data: Buffer) -> Analysis:
     import pefile
 
     out = Analysis(NAME)
-    data = item.blob.read()
     try:
         pe = pefile.PE(data=data, fast_load=True)
     except pefile.PEFormatError as err:
@@ -387,14 +396,13 @@ def _forwards_to_itself(forwarder: str, own_stems: set[str]) -> bool:
     return any(len(stem) >= 4 and target != stem and target.startswith(stem) for stem in own_stems)
 
 
-def _sections(pe: Any, data: bytes, out: Analysis, packed_by_upx: bool) -> None:
+def _sections(pe: Any, data: Buffer, out: Analysis, packed_by_upx: bool) -> None:
     listed = []
-    view = memoryview(data)  # sections are measured in place, not copied
     for section in pe.sections[:MAX_SECTIONS]:
         flags = section.Characteristics
         executable = bool(flags & (SECTION_EXECUTE | SECTION_CNT_CODE))
         writable = bool(flags & SECTION_WRITE)
-        raw = view[section.PointerToRawData : section.PointerToRawData + section.SizeOfRawData]
+        start = section.PointerToRawData
         listed.append(
             {
                 "name": _section_name(section),
@@ -402,7 +410,7 @@ def _sections(pe: Any, data: bytes, out: Analysis, packed_by_upx: bool) -> None:
                 "virtual_size": section.Misc_VirtualSize,
                 "raw_offset": section.PointerToRawData,
                 "raw_size": section.SizeOfRawData,
-                "entropy": round(shannon_entropy(raw), 3),
+                "entropy": round(shannon_entropy(data, start, start + section.SizeOfRawData), 3),
                 "flags": "".join(
                     c for c, on in (("r", flags & SECTION_READ), ("w", writable), ("x", executable)) if on
                 ),
@@ -435,7 +443,7 @@ def _sections(pe: Any, data: bytes, out: Analysis, packed_by_upx: bool) -> None:
         out.flag("pe.packed_section", shown)
 
 
-def _overlay(pe: Any, data: bytes, ctx: Context, out: Analysis) -> None:
+def _overlay(pe: Any, data: Buffer, ctx: Context, out: Analysis) -> None:
     """Data past the end of the image, without the Authenticode signature that lives there too; the
     files carved from it (and the bytes no file explains) become children."""
     start = pe.get_overlay_data_start_offset()
@@ -449,14 +457,13 @@ def _overlay(pe: Any, data: bytes, ctx: Context, out: Analysis) -> None:
     for begin, end in pieces:
         if end <= begin:
             continue
-        chunk = data[begin:end]
         record: dict[str, Any] = {
             "offset": begin,
             "size": end - begin,
-            "entropy": round(shannon_entropy(chunk), 3),
+            "entropy": round(shannon_entropy(data, begin, end), 3),
         }
         described.append(record)
-        if end - begin < MIN_CARVED or not chunk.strip(chunk[:1]):
+        if end - begin < MIN_CARVED or is_blank(data, begin, end):
             record["padding"] = True
             continue
         if signature is not None and begin >= signature[1]:
@@ -477,7 +484,7 @@ def _overlay(pe: Any, data: bytes, ctx: Context, out: Analysis) -> None:
 
 
 def _carve(
-    data: bytes,
+    data: Buffer,
     span: tuple[int, int],
     where: tuple[str, str, str],
     ctx: Context,
@@ -487,8 +494,6 @@ def _carve(
     """Children for the files embedded in data[begin:end] (restytriage.carve), and for the bytes
     between them when `keep_gaps`; `where` is (label, child name prefix, wording for evidence).
     Returns what was found, for the metadata."""
-    from restytriage.carve import carve_embedded, gaps
-
     begin, end = span
     label, prefix, wording = where
     carved = carve_embedded(data, start=begin, stop=end)
@@ -497,7 +502,7 @@ def _carve(
         pieces += [
             (offset, size, "", "data", "bytes no known file explains")
             for offset, size in gaps(carved, begin, end)
-            if size >= MIN_CARVED and data[offset : offset + size].strip(data[offset : offset + 1])
+            if size >= MIN_CARVED and not is_blank(data, offset, offset + size)
         ]
     found = []
     for offset, size, extension, kind, description in sorted(pieces):
@@ -507,7 +512,7 @@ def _carve(
         found.append({"offset": offset, "size": size, "type": kind, "description": description})
         if kind == "pe":
             out.flag("pe.embedded_executable", f"{description} in {wording} at 0x{offset:x}")
-        blob = ctx.extract(io.BytesIO(data[offset : offset + size]), f"{wording}, data at 0x{offset:x}")
+        blob = ctx.extract(slice_writer(data, offset, offset + size), f"{wording}, data at 0x{offset:x}")
         if blob is not None:
             name = f"{prefix}@0x{offset:x}" + (f".{extension}" if extension else "")
             out.children.append(Child(name, blob, path=name, offset=offset, labels=[label]))
@@ -524,7 +529,7 @@ def _signature_span(pe: Any, file_size: int) -> tuple[int, int] | None:
     return entry.VirtualAddress, min(file_size, entry.VirtualAddress + entry.Size)
 
 
-def _resources(pe: Any, data: bytes, ctx: Context, out: Analysis) -> None:
+def _resources(pe: Any, data: Buffer, ctx: Context, out: Analysis) -> None:
     """Every resource with its size, entropy and content type; a resource that is a file of its own
     (a PE, an archive, a document) becomes a child, and so do files carved from inside the others."""
     import pefile
@@ -555,7 +560,7 @@ def _resources(pe: Any, data: bytes, ctx: Context, out: Analysis) -> None:
             continue
         end = min(len(data), offset + size)
         kind = ctx.identify(Blob.of(data[offset : min(end, offset + 65536)]))
-        record.update(offset=offset, entropy=round(shannon_entropy(data[offset:end]), 3), content=kind)
+        record.update(offset=offset, entropy=round(shannon_entropy(data, offset, end), 3), content=kind)
         where = f"resource {type_label}/{name_label}"
         path = f"rsrc/{type_label}/{name_label}/{lang}"
         if kind not in CARVED_TYPES:
@@ -565,7 +570,7 @@ def _resources(pe: Any, data: bytes, ctx: Context, out: Analysis) -> None:
             continue
         if kind == "pe":
             out.flag("pe.embedded_executable", f"an executable in {where}")
-        blob = ctx.extract(io.BytesIO(data[offset:end]), where)
+        blob = ctx.extract(slice_writer(data, offset, end), where)
         if blob is not None:
             out.children.append(Child(path, blob, path=path, offset=offset, labels=["resource"]))
     out.metadata["resources"] = listed
@@ -627,7 +632,7 @@ def _tls(pe: Any, out: Analysis) -> None:
     out.metadata["tls_callbacks"] = callbacks
 
 
-def _signature(pe: Any, data: bytes, out: Analysis) -> None:
+def _signature(pe: Any, data: Buffer, out: Analysis) -> None:
     directories = pe.OPTIONAL_HEADER.DATA_DIRECTORY
     if len(directories) <= DIR_SECURITY or not directories[DIR_SECURITY].Size:
         return
@@ -647,7 +652,7 @@ def _signature(pe: Any, data: bytes, out: Analysis) -> None:
     out.facts["signature"] = "Authenticode signature present (not verified)"
 
 
-def _dotnet(pe: Any, data: bytes, out: Analysis) -> list[str]:
+def _dotnet(pe: Any, data: Buffer, out: Analysis) -> list[str]:
     """.NET metadata; returns the P/Invoke targets, which count as imports for the capabilities."""
     directories = pe.OPTIONAL_HEADER.DATA_DIRECTORY
     if len(directories) <= DIR_COM_DESCRIPTOR or not directories[DIR_COM_DESCRIPTOR].VirtualAddress:
@@ -660,7 +665,7 @@ def _dotnet(pe: Any, data: bytes, out: Analysis) -> list[str]:
     return [p["function"] for p in pinvoke]
 
 
-def _read_dotnet(data: bytes, known_warnings: set[str]) -> tuple[dict[str, Any], list[dict[str, str]]]:
+def _read_dotnet(data: Buffer, known_warnings: set[str]) -> tuple[dict[str, Any], list[dict[str, str]]]:
     import logging
 
     import dnfile
@@ -704,7 +709,7 @@ def _first_name(table: Any) -> str:
     return str(table[0].Name) if table else ""
 
 
-def _sideloading(item: Item, data: bytes, out: Analysis) -> None:
+def _sideloading(item: Item, data: Buffer, out: Analysis) -> None:
     """A DLL carrying the name of a Windows DLL that programs load from their own folder, delivered
     inside another file; or an EXE shipped beside a DLL it loads (T1574: DLL side-loading)."""
     from restytriage.analyzers.upx import UNPACKED_LABEL  # upx imports this module: import late
@@ -744,7 +749,7 @@ def _sideloading(item: Item, data: bytes, out: Analysis) -> None:
     out.facts["side-loading"] = f"loads {', '.join(shown for _dll, shown, _how in loaded)} shipped beside it"
 
 
-def _names_in_strings(data: bytes, dll: str) -> bool:
+def _names_in_strings(data: Buffer, dll: str) -> bool:
     ascii_name = dll.encode("ascii", "ignore")
     if len(ascii_name) < 5:
         return False

@@ -3,7 +3,8 @@
 Rules come from `restytriage.rules` (compiled once per process, cached on disk). Each matched rule
 becomes one finding carrying the rule's meta: its score from `score` (0-100) or `severity`, its
 ATT&CK ids from `attack`/`mitre_att`/... meta, its matched strings with offsets in the details.
-Objects are scanned by path when they live on disk, so nothing large is read into memory. VBA
+Objects are scanned by path when they live on disk, so nothing large is read into memory, and
+objects over 256 MiB in overlapping windows (`yara.windowed` says so). VBA
 module sources that the ole/ooxml analyzers decompressed are scanned too (module streams are
 compressed in the file, so macro text is invisible to rules otherwise); a rule matching in several
 places gives one finding listing them.
@@ -52,7 +53,9 @@ def analyze(item: Item, ctx: Context) -> Analysis:
     if ruleset.rules is None:
         return out
     variables = externals(item)
-    found: dict[tuple[str, str], tuple[Any, list[str]]] = {}  # (namespace, rule) -> (match, scopes)
+    found: dict[
+        tuple[str, str], tuple[rules.RuleMatch, list[str]]
+    ] = {}  # (namespace, rule) -> (match, scopes)
     saturated: list[str] = []
     scopes: list[tuple[str, Blob, dict[str, str]]] = [("file", item.blob, variables)]
     scopes += [
@@ -88,7 +91,7 @@ def _scan(
     ctx: Context,
     out: Analysis,
     saturated: list[str],
-) -> list[Any] | None:
+) -> list[rules.RuleMatch] | None:
     """The matches in one scope, or None when scanning must stop (a timeout or a YARA error,
     already reported as a finding)."""
     import yara
@@ -96,7 +99,7 @@ def _scan(
     ctx.check_time()
     timeout = max(1, min(MAX_TIMEOUT, int(ctx.deadline - time.monotonic())))
     try:
-        matches, too_many = ruleset.match(blob, values, timeout)
+        scan = ruleset.match(blob, values, timeout)
     except yara.TimeoutError:
         ctx.check_time()  # the run's own deadline: the engine reports limit.time
         out.flag("yara.timeout", f"scan of the {scope} ({blob.size:,} bytes) stopped after {timeout}s")
@@ -104,8 +107,14 @@ def _scan(
     except yara.Error as err:
         out.flag("yara.scan_error", f"{scope}: {err}"[:300])
         return None
-    saturated.extend(f"{scope}: {warning}" for warning in too_many)
-    return matches
+    saturated.extend(f"{scope}: {warning}" for warning in scan.saturated)
+    if scan.windows:
+        out.flag(
+            "yara.windowed",
+            f"the {scope} ({blob.size:,} bytes) was scanned in {len(scan.windows)} windows of "
+            f"{rules.SCAN_WINDOW >> 20} MiB",
+        )
+    return scan.matches
 
 
 def macro_sources(metadata: dict[str, Any]) -> list[tuple[str, str]]:
@@ -156,7 +165,7 @@ def _describe_ruleset(ruleset: rules.RuleSet, out: Analysis) -> None:
         )
 
 
-def _flag_match(match: Any, scopes: list[str], ruleset: rules.RuleSet, out: Analysis) -> None:
+def _flag_match(match: rules.RuleMatch, scopes: list[str], ruleset: rules.RuleSet, out: Analysis) -> None:
     meta = dict(match.meta)
     finding_id, score = grade(meta)
     description = str(meta.get("description", "")).strip()
@@ -213,7 +222,7 @@ def _number(value: Any) -> int | None:
     return None
 
 
-def matched_strings(found: Any) -> list[dict[str, Any]]:
+def matched_strings(found: list[rules.MatchedString]) -> list[dict[str, Any]]:
     """Matched string identifiers with offsets and truncated data: each identifier keeps its first
     instance, and further instances fill up to MAX_INSTANCES per rule in identifier order."""
     present = [(string.identifier, list(string.instances)) for string in found if string.instances]
@@ -232,7 +241,7 @@ def matched_strings(found: Any) -> list[dict[str, Any]]:
     return result
 
 
-def _instance(instance: Any) -> dict[str, Any]:
+def _instance(instance: rules.MatchedInstance) -> dict[str, Any]:
     data: bytes = instance.matched_data[: rules.MAX_MATCH_DATA]
     entry: dict[str, Any] = {"offset": instance.offset, "length": instance.matched_length}
     entry.update(shown_bytes(data))
