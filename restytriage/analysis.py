@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from restytriage import findings
-from restytriage.blob import Blob, Budget, LimitExceeded, Sink
+from restytriage.blob import Blob, Budget, LimitExceeded, OutOfTime, Sink
 from restytriage.config import Config
 from restytriage.model import IOC, Finding
 
@@ -105,9 +105,7 @@ class Context:
 
     def check_time(self) -> None:
         if time.monotonic() > self.deadline:
-            raise LimitExceeded(
-                "limit.time", f"wall-time limit of {self.config.limits.max_seconds:g}s reached"
-            )
+            raise OutOfTime(f"wall-time limit of {self.config.limits.max_seconds:g}s reached")
 
     @property
     def exhausted(self) -> bool:
@@ -138,10 +136,11 @@ class Context:
                 while chunk := source.read(1 << 20):
                     sink.write(chunk)
                     self.check_time()
+        except OutOfTime:
+            sink.discard()
+            raise
         except LimitExceeded as hit:
             sink.discard()
-            if hit.finding_id == "limit.time":
-                raise
             self.limit_hits.append(findings.make(hit.finding_id, "engine", f"{what}: {hit.evidence}"))
             return None
         return sink.blob()

@@ -109,6 +109,18 @@ def slice_writer(data: bytes | mmap.mmap, start: int, stop: int) -> Callable[[Si
     return write
 
 
+class OutOfTime(BaseException):
+    """The file's wall-time limit passed. A BaseException, so that no `except Exception` in an
+    analyzer or a library can swallow it: it reaches the analyzer's own partial-report handler, if
+    it has one, and the engine, which records `limit.time` and analyses nothing more."""
+
+    finding_id = "limit.time"
+
+    def __init__(self, evidence: str) -> None:
+        super().__init__(evidence)
+        self.evidence = evidence
+
+
 class LimitExceeded(Exception):
     """A configured limit stopped an extraction; `finding_id` names the limit finding to raise."""
 

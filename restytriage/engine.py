@@ -16,7 +16,7 @@ from pathlib import Path, PurePosixPath
 
 from restytriage import __version__, analyzers, findings, verdict
 from restytriage.analysis import Child, Context, Item, Sibling
-from restytriage.blob import Blob, LimitExceeded
+from restytriage.blob import Blob, LimitExceeded, OutOfTime
 from restytriage.config import Config
 from restytriage.identify import FileType, identify
 from restytriage.model import (
@@ -89,7 +89,7 @@ def _run(blob: Blob, name: str, ctx: Context) -> Node:
         if not out_of_time:
             try:
                 ctx.check_time()
-            except LimitExceeded as hit:
+            except OutOfTime as hit:
                 out_of_time = True
                 node.findings.append(findings.make(hit.finding_id, "engine", hit.evidence))
         if out_of_time:
@@ -150,10 +150,11 @@ def _analyze(task: _Task, node: Node, ctx: Context) -> list[Child]:
         try:
             with _time_box(ctx):
                 result = module.analyze(item, ctx)
+        except OutOfTime as hit:
+            node.findings.append(findings.make(hit.finding_id, module.NAME, hit.evidence))
+            break
         except LimitExceeded as hit:
             node.findings.append(findings.make(hit.finding_id, module.NAME, hit.evidence))
-            if hit.finding_id == "limit.time":
-                break
             continue
         except Exception as err:
             message = f"{type(err).__name__}: {err}"[:500]
@@ -178,7 +179,8 @@ def _analyze(task: _Task, node: Node, ctx: Context) -> list[Child]:
 def _time_box(ctx: Context) -> Iterator[None]:
     """Stop an analyzer stuck in a pure-Python loop (a library's, which cannot call check_time).
 
-    A SIGALRM timer raises LimitExceeded inside it at the file's deadline. Only possible in the main
+    A SIGALRM timer raises OutOfTime inside it at the file's deadline, which no `except Exception` in
+    the analyzer or its libraries can swallow. Only possible in the main
     thread (the CLI and batch workers); elsewhere, e.g. Dask threads, the batch hard limit still holds.
     """
     remaining = ctx.deadline - time.monotonic()
@@ -187,7 +189,7 @@ def _time_box(ctx: Context) -> Iterator[None]:
         return
 
     def expire(signum: int, frame: object) -> None:
-        raise LimitExceeded("limit.time", f"wall-time limit of {ctx.config.limits.max_seconds:g}s reached")
+        raise OutOfTime(f"wall-time limit of {ctx.config.limits.max_seconds:g}s reached")
 
     previous = signal.signal(signal.SIGALRM, expire)
     signal.setitimer(signal.ITIMER_REAL, max(remaining, 0.001))

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from restytriage.analysis import Context
+    from restytriage.carve import Buffer
 
 MAX_FUNCTIONS = 400_000
 MAX_NAME = 1024
@@ -114,19 +115,19 @@ ELF_MACHINES = {
 }
 
 
-def parse_image(data: bytes) -> Image | None:
+def parse_image(data: Buffer) -> Image | None:
     """The section map of a PE or ELF file, or None when the headers do not hold together."""
     try:
-        if data.startswith(b"MZ"):
+        if data[:2] == b"MZ":  # slices, not startswith: `data` may be a mapped file
             return _parse_pe(data)
-        if data.startswith(b"\x7fELF"):
+        if data[:4] == b"\x7fELF":
             return _parse_elf(data)
     except struct.error:
         return None
     return None
 
 
-def _parse_pe(data: bytes) -> Image | None:
+def _parse_pe(data: Buffer) -> Image | None:
     (pe,) = struct.unpack_from("<I", data, 0x3C)
     if data[pe : pe + 4] != b"PE\x00\x00":
         return None
@@ -154,7 +155,7 @@ def _parse_pe(data: bytes) -> Image | None:
     return image
 
 
-def _parse_elf(data: bytes) -> Image | None:
+def _parse_elf(data: Buffer) -> Image | None:
     bits, order = data[4], data[5]
     if bits not in (1, 2) or order not in (1, 2):
         return None
@@ -217,7 +218,7 @@ class BuildInfo:
         }
 
 
-def find_buildinfo(data: bytes, image: Image | None) -> BuildInfo | None:
+def find_buildinfo(data: Buffer, image: Image | None) -> BuildInfo | None:
     """The first build info blob that decodes to a Go version."""
     start = 0
     for _ in range(MAX_CANDIDATES):
@@ -231,7 +232,7 @@ def find_buildinfo(data: bytes, image: Image | None) -> BuildInfo | None:
     return None
 
 
-def _decode_buildinfo(data: bytes, at: int, image: Image | None) -> BuildInfo | None:
+def _decode_buildinfo(data: Buffer, at: int, image: Image | None) -> BuildInfo | None:
     pointer_size, flags = data[at + 14], data[at + 15]
     if pointer_size not in (4, 8) or flags > 3:
         return None
@@ -260,7 +261,7 @@ def _decode_buildinfo(data: bytes, at: int, image: Image | None) -> BuildInfo | 
     return info
 
 
-def _varint_string(data: bytes, at: int, limit: int) -> tuple[bytes, int]:
+def _varint_string(data: Buffer, at: int, limit: int) -> tuple[bytes, int]:
     """A uvarint-length-prefixed string and the offset after it ((b"", 0) when it does not fit)."""
     length, shift, pos = 0, 0, at
     while pos < len(data) and shift < 64:
@@ -277,7 +278,7 @@ def _varint_string(data: bytes, at: int, limit: int) -> tuple[bytes, int]:
     return data[pos : pos + length], pos + length
 
 
-def _go_string(data: bytes, image: Image, address: int, pair: str, limit: int) -> bytes:
+def _go_string(data: Buffer, image: Image, address: int, pair: str, limit: int) -> bytes:
     """The bytes of the Go string whose (pointer, length) header is at `address` (`pair`: its format)."""
     header = image.offset_of(address, struct.calcsize(pair))
     if header is None:
@@ -348,7 +349,7 @@ def _unquote(text: str) -> str:
     return value if isinstance(value, str) else text
 
 
-def find_build_id(data: bytes) -> str:
+def find_build_id(data: Buffer) -> str:
     """The Go build ID: the marker at the start of the text (PE, Mach-O) or the ELF note "Go"/4."""
     at = data.find(BUILDID_MARKER)
     if at >= 0:
@@ -397,7 +398,7 @@ class Pclntab:
         }
 
 
-def find_pclntab(data: bytes, ctx: Context | None = None) -> Pclntab | None:
+def find_pclntab(data: Buffer, ctx: Context | None = None) -> Pclntab | None:
     """The first magic hit whose header and first function names hold together."""
     for tried, match in enumerate(_PCLNTAB_MAGIC.finditer(data)):
         if tried >= MAX_CANDIDATES:
@@ -409,7 +410,7 @@ def find_pclntab(data: bytes, ctx: Context | None = None) -> Pclntab | None:
     return None
 
 
-def _read_pclntab(data: bytes, at: int, ctx: Context | None) -> Pclntab | None:
+def _read_pclntab(data: Buffer, at: int, ctx: Context | None) -> Pclntab | None:
     big_endian = data[at] == 0xFF
     endian = ">" if big_endian else "<"
     (magic,) = struct.unpack_from(endian + "I", data, at)
@@ -483,7 +484,7 @@ def _symbol(raw: bytes) -> str:
     return name if _SYMBOL.fullmatch(name) else ""
 
 
-def guess_version(data: bytes, family: str | None) -> str:
+def guess_version(data: Buffer, family: str | None) -> str:
     """runtime.buildVersion for binaries without build info (before Go 1.13), by its string."""
     allowed = FAMILY_MINORS.get(family or "", range(2, 100))
     counts = Counter(m.group().decode() for m in _GO_VERSION.finditer(data) if int(m.group(1)) in allowed)
@@ -495,7 +496,7 @@ def guess_version(data: bytes, family: str | None) -> str:
 # --------------------------------------------------------------------------- strings
 
 
-def string_boundaries(data: bytes, image: Image | None, ctx: Context | None = None) -> list[int]:
+def string_boundaries(data: Buffer, image: Image | None, ctx: Context | None = None) -> list[int]:
     """File offsets where string literals start or end, from code operands and string headers."""
     if image is None:
         return []
@@ -526,7 +527,7 @@ def string_boundaries(data: bytes, image: Image | None, ctx: Context | None = No
     return sorted(marks)
 
 
-def _string_header_marks(data: bytes, image: Image, regions: list[Region], ctx: Context | None) -> set[int]:
+def _string_header_marks(data: Buffer, image: Image, regions: list[Region], ctx: Context | None) -> set[int]:
     """Starts and ends of strings whose (pointer, length) headers sit in data (globals, string slices)."""
     size = image.pointer_size
     fmt = ("<", ">")[image.big_endian] + ("I" if size == 4 else "Q")
@@ -547,7 +548,7 @@ def _string_header_marks(data: bytes, image: Image, regions: list[Region], ctx: 
     return marks
 
 
-def string_areas(data: bytes, image: Image | None, pclntab: Pclntab | None) -> list[tuple[int, int]]:
+def string_areas(data: Buffer, image: Image | None, pclntab: Pclntab | None) -> list[tuple[int, int]]:
     """The file ranges that hold string literals: the non-code sections (all of the file when the
     layout is unknown, and code too when the pclntab sits in it, as in Go before 1.16 on Windows),
     without the pclntab's name table."""
@@ -568,7 +569,7 @@ def string_areas(data: bytes, image: Image | None, pclntab: Pclntab | None) -> l
     return cut
 
 
-def go_strings(data: bytes, boundaries: list[int], areas: list[tuple[int, int]]) -> list[str]:
+def go_strings(data: Buffer, boundaries: list[int], areas: list[tuple[int, int]]) -> list[str]:
     """Printable runs cut at string boundaries: Go's packed literals, one by one where known."""
     found: list[str] = []
     for area_start, area_end in areas:
@@ -576,7 +577,7 @@ def go_strings(data: bytes, boundaries: list[int], areas: list[tuple[int, int]])
     return found
 
 
-def _cut_runs(data: bytes, boundaries: list[int], area_start: int, area_end: int) -> list[str]:
+def _cut_runs(data: Buffer, boundaries: list[int], area_start: int, area_end: int) -> list[str]:
     found: list[str] = []
     for match in _RUN.finditer(data, area_start, area_end):
         start, end = match.span()

@@ -170,6 +170,43 @@ def test_an_analyzer_stuck_in_a_loop_is_stopped_at_the_deadline(monkeypatch: pyt
     validate(report)
 
 
+def test_the_deadline_cannot_be_swallowed_by_a_broad_except(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Libraries (olefile, pefile) and our own fallbacks catch Exception around their parsing: the
+    alarm must pass through them, and so must a cooperative check_time() inside such a block."""
+    ran: list[str] = []
+
+    class Swallows(_Nester):
+        @staticmethod
+        def analyze(item, ctx) -> Analysis:
+            started = time.monotonic()
+            while time.monotonic() - started < 3:  # bounded, so a swallowed deadline fails, not hangs
+                try:
+                    if "armed" in ran:
+                        ctx.check_time()
+                    sum(range(10_000))  # the alarm lands in here
+                except Exception:
+                    ran.append("swallowed")
+            return Analysis("swallows")
+
+    class After(_Nester):
+        NAME = "after"
+
+        @staticmethod
+        def analyze(item, ctx) -> Analysis:
+            ran.append("after")
+            return Analysis("after")
+
+    monkeypatch.setattr(analyzers, "for_type", lambda type_name: [Swallows, After])
+    started = time.monotonic()
+    report = triage_bytes(b"seed", "seed.txt", Config(limits=Limits(max_seconds=0.3)))
+    assert time.monotonic() - started < 5
+    assert [f.id for f in report.root.findings] == ["limit.time"]
+    assert "after" not in ran  # nothing more runs once the file is out of time
+    ran.append("armed")
+    triage_bytes(b"seed", "seed.txt", Config(limits=Limits(max_seconds=0.3)))  # check_time() inside
+    assert ran.count("swallowed") == 0
+
+
 def test_a_triage_imports_only_the_analyzers_its_types_need(tmp_path: Path) -> None:
     import subprocess
     import sys
@@ -182,7 +219,9 @@ def test_a_triage_imports_only_the_analyzers_its_types_need(tmp_path: Path) -> N
         "print(sorted(m.rsplit('.', 1)[1] for m in sys.modules if m.startswith('restytriage.analyzers.')))"
     )
     runs = [
-        subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, env=os.environ)
+        subprocess.run(
+            [sys.executable, "-c", probe], capture_output=True, text=True, check=True, env=os.environ
+        )
         for _ in range(2)  # the first run may build the analyzer index; the second must use it
     ]
     assert runs[1].stdout.strip() == "['names', 'yara']"

@@ -41,7 +41,7 @@ from hypothesis import strategies as st
 
 from restytriage import analyzers
 from restytriage.analysis import Analysis, Context, Item
-from restytriage.blob import Blob, LimitExceeded
+from restytriage.blob import Blob, LimitExceeded, OutOfTime
 from restytriage.config import Config, Limits
 from restytriage.engine import triage_bytes
 from restytriage.identify import identify
@@ -252,7 +252,7 @@ def run_analyzer(
             result = module.analyze(item, ctx)
     except _Hung:
         pytest.fail(f"{module.NAME} on {name!r} ({len(data)} bytes) still ran after {hang_after:g}s")
-    except LimitExceeded:
+    except (LimitExceeded, OutOfTime):
         result = None
     except Exception as err:
         reason = unchecked_failure(err)

@@ -20,7 +20,7 @@ from typing import BinaryIO, Protocol
 
 from restytriage import findings
 from restytriage.analysis import Analysis, Child, Context, Item
-from restytriage.blob import LimitExceeded, Sink
+from restytriage.blob import OutOfTime, Sink
 
 NAME = "compressed"
 TYPES = frozenset({"gzip", "bzip2", "xz"})
@@ -323,7 +323,7 @@ def analyze(item: Item, ctx: Context) -> Analysis:
 
     try:
         blob = ctx.extract(decompress_all, f"{item.type} stream", consumed=progress.consumed)
-    except LimitExceeded as hit:  # the wall-time limit: report what is known, keep the tree going
+    except OutOfTime as hit:  # report what is known, keep the tree going
         out.findings.append(findings.make(hit.finding_id, NAME, hit.evidence))
         return out
     out.metadata.update(

@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from restytriage.analysis import Analysis, Context, Item
+from restytriage.carve import Buffer
 from restytriage.gobinary import (
     BUILDINFO_MAGIC,
     BuildInfo,
@@ -40,7 +41,6 @@ NAME = "golang"
 TYPES = frozenset({"pe", "elf"})
 ORDER = 55  # after the PE analyzer, so its metadata is on the item
 
-MAX_BYTES = 192 << 20  # Go binaries past this are read only this far
 MAX_REPORTED_FUNCTIONS = 300
 MAX_FACT_FUNCTIONS = 6
 COMMAND_LINE_PACKAGE = "command-line-arguments"  # the main package of `go build file.go`: no module
@@ -339,12 +339,17 @@ def _ip(text: str) -> bool:
 
 
 def analyze(item: Item, ctx: Context) -> Analysis:
+    with item.blob.mapped() as data:  # mapped, not read: Go binaries are large, padded ones larger
+        return _analyze(item, ctx, data)
+
+
+def _analyze(item: Item, ctx: Context, data: Buffer) -> Analysis:
     out = Analysis(NAME)
-    data = item.blob.read(MAX_BYTES)
     image = parse_image(data)
     pclntab = find_pclntab(data, ctx)
     ctx.check_time()
-    buildinfo = find_buildinfo(data, image) if BUILDINFO_MAGIC in data else None
+    # find(), not `in`: on a mapped file `in` looks for a single byte
+    buildinfo = find_buildinfo(data, image) if data.find(BUILDINFO_MAGIC) >= 0 else None
     build_id = find_build_id(data)
     if pclntab is None and buildinfo is None and not build_id:
         return out
@@ -362,8 +367,6 @@ def analyze(item: Item, ctx: Context) -> Analysis:
         "build_id": build_id,
         "architecture": image.arch if image else "",
     }
-    if len(data) < item.blob.size:
-        meta["truncated_at"] = len(data)
     if buildinfo:
         meta["buildinfo"] = buildinfo.as_metadata()
     if pclntab:

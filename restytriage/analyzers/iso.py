@@ -23,7 +23,7 @@ from restytriage import findings
 from restytriage.analysis import Analysis, Child, Context, Item
 from restytriage.analyzers.compressed import copy_range
 from restytriage.analyzers.zip import delivered_kind, listing, report_exhausted
-from restytriage.blob import LimitExceeded, Sink
+from restytriage.blob import OutOfTime, Sink
 
 NAME = "iso"
 TYPES = frozenset({"iso"})
@@ -86,7 +86,7 @@ def analyze(item: Item, ctx: Context) -> Analysis:
             if image.open():
                 image.walk()
                 image.unpack()
-        except LimitExceeded as hit:  # the wall-time limit: report what was read and copied so far
+        except OutOfTime as hit:  # report what was read and copied so far
             out.findings.append(findings.make(hit.finding_id, NAME, hit.evidence))
         finally:
             image.close()
@@ -249,8 +249,6 @@ class _Image:
                 continue
             try:
                 self.trees[namespace] = walks[namespace]()
-            except LimitExceeded:
-                raise
             except Exception as err:  # a broken tree must not hide the others
                 self.damage.append(f"{namespace} directory tree unreadable: {type(err).__name__}: {err}")
         self.primary = next((ns for ns in NAMESPACE_ORDER if ns in self.trees), "")

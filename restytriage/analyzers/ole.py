@@ -22,7 +22,7 @@ from typing import Any, BinaryIO
 
 from restytriage.analysis import Analysis, Child, Context, Item
 from restytriage.analyzers.vba import MacroSummary, analyze_macros, quiet_oletools
-from restytriage.blob import Blob, LimitExceeded
+from restytriage.blob import Blob
 
 NAME = "ole"
 TYPES = frozenset({"ole"})
@@ -181,8 +181,6 @@ def _analyze(item: Item, ctx: Context, out: Analysis, ole: Any, path: Path) -> N
                 if sheet["type"] == "macro sheet (XLM)"
             ]
             summary = analyze_macros(path, out, ctx, exclude, xlm_sheets)
-        except LimitExceeded:
-            raise
         except Exception as err:  # olevba raises many types on damaged VBA projects
             out.metadata["macros_error"] = f"{type(err).__name__}: {err}"[:500]
             if any(p.upper().endswith("VBA/DIR") for p in streams):

@@ -29,6 +29,7 @@ from typing import Any
 from restytriage.analysis import Analysis, Child, Context, Item
 from restytriage.analyzers.pe import shannon_entropy
 from restytriage.blob import Blob
+from restytriage.carve import Buffer
 
 NAME = "upx"
 TYPES = frozenset({"pe"})
@@ -186,8 +187,12 @@ def header_checksum(raw: bytes) -> int:
 
 
 def analyze(item: Item, ctx: Context) -> Analysis:
+    with item.blob.mapped() as data:  # mapped, not read: most PEs are not packed, some are huge
+        return _analyze(item, ctx, data)
+
+
+def _analyze(item: Item, ctx: Context, data: Buffer) -> Analysis:
     out = Analysis(NAME)
-    data = item.blob.read()
     layout = read_layout(data)
     if layout is None:
         return out
@@ -217,7 +222,7 @@ def analyze(item: Item, ctx: Context) -> Analysis:
     return out
 
 
-def read_layout(data: bytes) -> Layout | None:
+def read_layout(data: Buffer) -> Layout | None:
     """The section table and entry point, read directly: every PE passes here, and pefile would
     spend half a second on a file with thousands of sections to tell us what 40 bytes say."""
     try:
@@ -252,7 +257,7 @@ def _file_offset(rva: int, sections: list[Section]) -> int | None:
     return None
 
 
-def inspect(data: bytes, layout: Layout) -> Traits:
+def inspect(data: Buffer, layout: Layout) -> Traits:
     sections = layout.sections
     names = [s.name.decode("latin-1") for s in sections if s.name.upper().lstrip(b".").startswith(b"UPX")]
     code = data[layout.entry_offset : layout.entry_offset + 512] if layout.entry_offset is not None else b""
@@ -270,7 +275,7 @@ def inspect(data: bytes, layout: Layout) -> Traits:
     return traits
 
 
-def _upx_shaped(data: bytes, layout: Layout) -> bool:
+def _upx_shaped(data: Buffer, layout: Layout) -> bool:
     """The layout UPX gives every PE, whatever the section names: an empty first section that the
     unpacked image fills, then compressed data that holds the entry point."""
     if len(layout.sections) < 2:
@@ -288,7 +293,7 @@ def _upx_shaped(data: bytes, layout: Layout) -> bool:
     return len(packed) >= 512 and shannon_entropy(packed) >= PACKED_ENTROPY
 
 
-def find_header(data: bytes, sections: tuple[Section, ...], structural: bool) -> PackHeader | None:
+def find_header(data: Buffer, sections: tuple[Section, ...], structural: bool) -> PackHeader | None:
     """The pack header where upx looks for it: by its magic, else (when other traits say UPX) by the
     adler32 of the packed data that follows it, which survives an erased or overwritten magic."""
     windows = _header_windows(data, sections)
@@ -315,7 +320,7 @@ def find_header(data: bytes, sections: tuple[Section, ...], structural: bool) ->
     return None
 
 
-def _header_windows(data: bytes, sections: tuple[Section, ...]) -> list[tuple[int, int]]:
+def _header_windows(data: Buffer, sections: tuple[Section, ...]) -> list[tuple[int, int]]:
     """Where upx reads the header: near the second section's data (current versions) or at the
     start of the third section's data (old versions)."""
     windows = []
@@ -332,7 +337,7 @@ def _plausible(header: PackHeader, file_size: int) -> bool:
     return 2 <= header.field(20) <= file_size and header.field(16) >= 2
 
 
-def _packed_data_matches(data: bytes, header: PackHeader) -> bool:
+def _packed_data_matches(data: Buffer, header: PackHeader) -> bool:
     start = header.offset + HEADER_SIZE
     return zlib.adler32(data[start : start + header.field(20)]) == header.field(12)
 
@@ -362,7 +367,7 @@ def _tampering(layout: Layout, traits: Traits) -> list[str]:
     return found
 
 
-def repair(data: bytes, layout: Layout, header: PackHeader | None) -> tuple[bytes, list[str]]:
+def repair(data: Buffer, layout: Layout, header: PackHeader | None) -> tuple[bytes, list[str]]:
     """The file with what upx checks restored: the first two section names and the pack header's
     magic, version, format and checksum. The packed data itself is never touched."""
     fixed = bytearray(data)
@@ -387,7 +392,7 @@ def repair(data: bytes, layout: Layout, header: PackHeader | None) -> tuple[byte
 
 
 def _unpack(
-    data: bytes, layout: Layout, traits: Traits, ctx: Context, out: Analysis
+    data: Buffer, layout: Layout, traits: Traits, ctx: Context, out: Analysis
 ) -> tuple[Blob | None, dict[str, Any]]:
     """Run upx on the file as found, then on a repaired copy; returns the unpacked image (None when
     it could not be had) and the report of what was tried."""

@@ -36,7 +36,7 @@ from restytriage.analyzers.compressed import (
     is_zero_padding,
     pump,
 )
-from restytriage.blob import Blob, LimitExceeded
+from restytriage.blob import Blob, OutOfTime
 
 NAME = "zip"
 TYPES = frozenset({"zip"})
@@ -509,7 +509,7 @@ def analyze(item: Item, ctx: Context) -> Analysis:
             archive.read_structure()
             archive.unpack_members()
             archive.carve_outside_data()
-        except LimitExceeded as hit:  # the wall-time limit: report what was read and unpacked so far
+        except OutOfTime as hit:  # report what was read and unpacked so far
             out.findings.append(findings.make(hit.finding_id, NAME, hit.evidence))
         archive.report()
     return out
