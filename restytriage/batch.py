@@ -233,12 +233,13 @@ def _limit_memory(max_bytes: int) -> None:
 
 
 def _warm_up(config: Config) -> None:
-    """Import every analyzer and compile the rules once per worker, before the first file."""
+    """Import every analyzer and load the rules once per worker, before the first file; the rules
+    are then frozen for the worker's life (the scan's cache key fixed them)."""
     from restytriage import analyzers, rules, sigma
 
     analyzers.registry()
-    rules.ruleset_for(config)
-    sigma.load_rules([*(sigma.default_rule_dirs() if config.builtin_rules else []), *config.sigma_dirs])
+    rules.freeze(config)
+    sigma.freeze(sigma.rule_dirs_for(config))
 
 
 def triage_to_json(path: str, expected_sha256: str, config: Config) -> tuple[str, bytes | None, str]:

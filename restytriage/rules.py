@@ -539,6 +539,7 @@ _lock = threading.Lock()
 _by_key: dict[str, RuleSet] = {}  # per-process cache: batch workers compile (or load) once
 # (folders) -> (stat fingerprint of every file the plan read, its key): skips re-hashing unchanged packs
 _fingerprints: dict[tuple[tuple[str, str], ...], tuple[tuple[tuple[str, int, int], ...], str]] = {}
+_frozen: dict[tuple[tuple[str, str], ...], RuleSet] = {}  # (folders) -> the set `freeze` fixed
 
 
 def _fingerprint(paths: Sequence[Path]) -> tuple[tuple[str, int, int], ...] | None:
@@ -557,6 +558,8 @@ def load_rules(extra: Sequence[Path] = (), builtin: bool = True, use_disk_cache:
 
     folders = rule_folders(extra, builtin)
     memo_key = tuple((label, str(path)) for label, path in folders)
+    if (frozen := _frozen.get(memo_key)) is not None:
+        return frozen
     with _lock:
         # Reports keep 64 bytes of each match: YARA need not copy more (a process-wide setting).
         yara.set_config(max_match_data=MAX_MATCH_DATA)
@@ -588,11 +591,25 @@ def ruleset_for(config: Config) -> RuleSet:
     return load_rules(config.yara_dirs, builtin=config.builtin_rules)
 
 
+def freeze(config: Config) -> RuleSet:
+    """Load the config's rules and keep them as they are now for the rest of this process.
+
+    Each load otherwise walks every rule folder to notice edited files (1.5 ms for the team's rules,
+    38 ms for a 500-file pack): right for a long-lived process, waste in a batch worker, whose scan
+    fixed its rules when it computed its cache key.
+    """
+    folders = rule_folders(config.yara_dirs, config.builtin_rules)
+    ruleset = ruleset_for(config)
+    _frozen[tuple((label, str(path)) for label, path in folders)] = ruleset
+    return ruleset
+
+
 def clear_memory_cache() -> None:
     """Forget compiled sets held by this process (benchmarks and tests measure cold paths)."""
     with _lock:
         _by_key.clear()
         _fingerprints.clear()
+        _frozen.clear()
 
 
 # ---------------------------------------------------------------------------------------------

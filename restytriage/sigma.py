@@ -30,7 +30,7 @@ from typing import Any
 import msgspec
 
 from restytriage import __version__
-from restytriage.config import cache_dir, shipped
+from restytriage.config import Config, cache_dir, shipped
 from restytriage.sigma_compile import ParsedRule, Pred, SkippedFile, compile_predicate, prepare_event
 
 __all__ = ["CompiledRule", "RuleSet", "SigmaMatch", "clear_memory_cache", "default_rule_dirs", "load_rules"]
@@ -107,11 +107,17 @@ def default_rule_dirs() -> list[Path]:
     return [folder] if folder.is_dir() else []
 
 
+def rule_dirs_for(config: Config) -> list[Path]:
+    """The folders a run with this config evaluates: the team's (unless left out), then --sigma ones."""
+    return [*(default_rule_dirs() if config.builtin_rules else []), *config.sigma_dirs]
+
+
 def sigma_cache_dir() -> Path:
     return cache_dir() / "sigma"
 
 
 _CACHE: dict[tuple[Any, ...], RuleSet] = {}
+_FROZEN: dict[tuple[str, ...], RuleSet] = {}  # rule folders -> the set `freeze` fixed for this process
 
 
 def load_rules(dirs: Sequence[Path]) -> RuleSet:
@@ -121,6 +127,8 @@ def load_rules(dirs: Sequence[Path]) -> RuleSet:
     takes a few ms, compiling from the disk cache ~0.1 s for SigmaHQ's rules (a few ms for the
     team's), parsing them with pySigma about a second. The cached RuleSet is shared: don't mutate it.
     """
+    if (frozen := _FROZEN.get(tuple(map(str, dirs)))) is not None:
+        return frozen
     files: list[tuple[str, int, int]] = []
     missing: list[tuple[str, str]] = []
     for d in map(str, dirs):
@@ -161,9 +169,18 @@ def load_rules(dirs: Sequence[Path]) -> RuleSet:
     return ruleset
 
 
+def freeze(dirs: Sequence[Path]) -> RuleSet:
+    """Load the rules below `dirs` and keep them as they are now for the rest of this process, without
+    the stat walk each load does to notice edited files: batch workers evaluate one rule set for a
+    whole scan, whose cache key already fixed the rules."""
+    ruleset = _FROZEN[tuple(map(str, dirs))] = load_rules(dirs)
+    return ruleset
+
+
 def clear_memory_cache() -> None:
     """Forget rule sets loaded by this process (benchmarks and tests measure cold and warm loads)."""
     _CACHE.clear()
+    _FROZEN.clear()
 
 
 @contextmanager

@@ -673,9 +673,7 @@ def _run_sigma(
 
     events = _implied_events(target, view, layout)
     out.metadata["sigma"] = {"events": events}
-    directories = (sigma.default_rule_dirs() if ctx.config.builtin_rules else []) + list(
-        ctx.config.sigma_dirs
-    )
+    directories = sigma.rule_dirs_for(ctx.config)
     if not directories:
         return
     rules = sigma.load_rules(directories)
