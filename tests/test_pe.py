@@ -324,6 +324,82 @@ def test_signed_dll_rich_header_and_signature(corpus: Path) -> None:
     assert any(e.get("pdb", "").endswith("custprof.pdb") for e in meta["debug"])
 
 
+QUICKEN_DLL = "yara/tests/data/079a472d22290a94ebb212aa8015cdc8dd28a968c6b4d3b88acdd58ce2d3b885"
+
+
+def test_a_valid_signature_names_its_signer_chain_and_timestamp(corpus: Path) -> None:
+    node = triage(corpus / QUICKEN_DLL).root
+    record = node.metadata["pe"]["authenticode"]
+    (signature,) = record["signatures"]
+    assert record["verified"] and signature["verified"]
+    assert (
+        signature["signed_digest"] == signature["file_digest"] == "f4ca190ec9052243b8882d492b1c12d04da7817f"
+    )
+    assert signature["signer"]["subject"].endswith("/O=Quicken, Inc./OU=Operations/CN=Quicken, Inc.")
+    assert [c["subject"].rsplit("/CN=", 1)[1] for c in signature["chain"]] == [
+        "Quicken, Inc.",
+        "Symantec Class 3 SHA256 Code Signing CA",
+    ]
+    assert signature["countersigned"] == "2018-06-05T16:35:51Z"
+    assert node.facts["signature"] == (
+        "Authenticode valid: Quicken, Inc. (issued by Symantec Class 3 SHA256 Code Signing CA), "
+        "countersigned 2018-06-05T16:35:51Z - chain not checked against trust roots"
+    )
+    assert not [f for f in node.findings if f.id.startswith("pe.signature")]
+
+
+def test_a_signed_file_changed_after_signing_fails_verification(corpus: Path) -> None:
+    data = bytearray((corpus / QUICKEN_DLL).read_bytes())
+    parsed = pefile.PE(data=bytes(data), fast_load=True)
+    code = next(s for s in parsed.sections if s.Name.startswith(b".text"))
+    data[code.PointerToRawData + 0x10] ^= 0xFF  # one byte of code, inside what the signature covers
+    report = triage_bytes(bytes(data), "custprof.dll")
+    (finding,) = [f for f in report.root.findings if f.id == "pe.signature_invalid"]
+    assert finding.evidence.startswith("signature by Quicken, Inc.: the file's sha1 digest ")
+    assert "the file changed after it was signed" in finding.evidence and finding.techniques == ["T1036.001"]
+    assert report.root.facts["signature"].startswith("Authenticode INVALID: Quicken, Inc.")
+    assert report.root.metadata["pe"]["authenticode"]["verified"] is False
+
+
+def test_a_signature_that_never_matched_its_file_is_invalid(corpus: Path) -> None:
+    node = triage(corpus / "corkami/PE/bin/signature.exe").root  # corkami: "a (wrong) signature"
+    (finding,) = [f for f in node.findings if f.id.startswith("pe.signature")]
+    assert finding.id == "pe.signature_invalid"
+    assert finding.evidence.startswith(
+        "signature by Internet Widgits Pty Ltd: the file's sha1 digest c31534a1"
+    )
+
+
+def test_a_self_signed_signer_is_flagged(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The judgement, on the record YARA's pe module gives for a certificate issued to and by itself
+    (no self-signed sample is committed: making one needs a signing tool the project does not ship)."""
+    from restytriage import authenticode
+
+    name = b"/C=JP/O=Resty Tools/CN=Resty Tools"
+    raw = {
+        "verified": 1, "digest_alg": b"sha256", "digest": b"ab" * 32, "file_digest": b"ab" * 32,
+        "signer_info": {"chain": [{"subject": name, "issuer": name, "serial": b"01", "not_before": 1,
+                                   "not_after": 2_000_000_000, "thumbprint": b"cd" * 20}]},
+        "countersignatures": [],
+    }  # fmt: skip
+    signature = authenticode._signature(raw)
+    assert signature.self_signed and signature.verified and signature.signer is not None
+    assert signature.signer.not_after == "2033-05-18T03:33:20Z"
+    monkeypatch.setattr(authenticode, "signatures", lambda data: [signature])
+    certificate = struct.pack("<IHH", 24, 0x0200, 2) + bytes(16)
+    report = triage_bytes(_with_signature(prebuilt("c_fsum.exe"), certificate, b""), "tool.exe")
+    (finding,) = [f for f in report.root.findings if f.id == "pe.signature_self_signed"]
+    assert finding.evidence == f"Resty Tools: issued to and by {name.decode()}"
+    assert finding.techniques == ["T1553.002"]
+
+
+def test_an_unreadable_signature_is_said_to_be_so() -> None:
+    certificate = struct.pack("<IHH", 24, 0x0200, 2) + bytes(16)
+    report = triage_bytes(_with_signature(prebuilt("c_fsum.exe"), certificate, b""), "signed.exe")
+    assert report.root.facts["signature"] == "Authenticode signature present but unreadable"
+    assert "signatures" not in report.root.metadata["pe"]["authenticode"]
+
+
 def test_dotnet_metadata_is_read(corpus: Path) -> None:
     node = triage(corpus / "strelka" / "fixtures" / "test.exe").root
     net = node.metadata["pe"]["dotnet"]

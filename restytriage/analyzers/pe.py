@@ -638,18 +638,53 @@ def _signature(pe: Any, data: Buffer, out: Analysis) -> None:
         return
     offset, size = directories[DIR_SECURITY].VirtualAddress, directories[DIR_SECURITY].Size
     record: dict[str, Any] = {"offset": offset, "size": size, "verified": False}
+    out.metadata["authenticode"] = record
     if offset + size > len(data) or size < 8:
         record["note"] = "the signature directory points outside the file"
         out.flag("pe.signature_malformed", f"{size:,} bytes at 0x{offset:x} in a {len(data):,}-byte file")
-    else:
-        length, revision, kind = (
-            int.from_bytes(data[offset : offset + 4], "little"),
-            data[offset + 4 : offset + 6],
-            data[offset + 6 : offset + 8],
-        )
-        record.update(length=length, revision=revision.hex(), certificate_type=int.from_bytes(kind, "little"))
-    out.metadata["authenticode"] = record
-    out.facts["signature"] = "Authenticode signature present (not verified)"
+        out.facts["signature"] = "Authenticode signature present but truncated"
+        return
+    length, revision, kind = (
+        int.from_bytes(data[offset : offset + 4], "little"),
+        data[offset + 4 : offset + 6],
+        data[offset + 6 : offset + 8],
+    )
+    record.update(length=length, revision=revision.hex(), certificate_type=int.from_bytes(kind, "little"))
+    _verify_signatures(data, record, out)
+
+
+def _verify_signatures(data: Buffer, record: dict[str, Any], out: Analysis) -> None:
+    """Signer, chain and integrity of each signature (restytriage.authenticode): a signed file that no
+    longer hashes to its signed digest, or signs with a certificate it issued itself, is flagged."""
+    import yara
+    from restytriage import authenticode
+
+    try:
+        found = authenticode.signatures(data)
+    except yara.Error as err:
+        record["error"] = str(err)[:200]
+        found = []
+    if not found:
+        out.facts["signature"] = "Authenticode signature present but unreadable"
+        return
+    record["verified"] = any(s.verified for s in found)
+    record["signatures"] = [s.as_metadata() for s in found]
+    first = next((s for s in found if s.verified), found[0])
+    signer = first.signer.name if first.signer else "no signer certificate"
+    issuer = authenticode.common_name(first.signer.issuer) if first.signer else ""
+    status = "valid" if first.verified else "INVALID"
+    out.facts["signature"] = (
+        f"Authenticode {status}: {signer}"
+        + (f" (issued by {issuer})" if issuer else "")
+        + (f", countersigned {first.countersigned}" if first.countersigned else "")
+        + (" - chain not checked against trust roots" if first.verified else "")
+    )
+    for signature in found:
+        name = signature.signer.name if signature.signer else "no signer certificate"
+        if not signature.verified:
+            out.flag("pe.signature_invalid", f"signature by {name}: {signature.why_invalid()}")
+        if signature.self_signed and signature.signer is not None:
+            out.flag("pe.signature_self_signed", f"{name}: issued to and by {signature.signer.subject}")
 
 
 def _dotnet(pe: Any, data: Buffer, out: Analysis) -> list[str]:

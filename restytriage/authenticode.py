@@ -1,0 +1,163 @@
+"""Authenticode signatures of PE files, read and checked by YARA's `pe` module.
+
+yara-python carries Avast's authenticode-parser: it parses every signature in the certificate table,
+hashes the file the Authenticode way and verifies the signer's and the countersigners' signatures.
+What it checks is cryptographic: does the file still hash to the digest that was signed, and do the
+signatures verify. The certificate chain is reported, not judged against a trust store, and
+revocation is not checked (analysis never opens a connection), so "verified" means "intact and
+signed by the certificate shown", not "trusted".
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import yara
+    from restytriage.carve import Buffer
+
+SCAN_TIMEOUT = 10  # seconds; parsing a certificate table is milliseconds
+MAX_SIGNATURES = 8  # nested signatures (SHA-1 and SHA-256 side by side) rarely number more than two
+_NAME_PART = re.compile(r"/(CN|O)=([^/]*)")
+
+
+@dataclass(frozen=True)
+class Certificate:
+    subject: str  # OpenSSL one-line form: /C=US/O=.../CN=...
+    issuer: str
+    serial: str
+    not_before: str  # ISO 8601 UTC
+    not_after: str
+    thumbprint: str  # SHA-1 of the certificate
+
+    @property
+    def name(self) -> str:
+        return common_name(self.subject)
+
+
+@dataclass
+class Signature:
+    verified: bool  # the file hashes to the signed digest and the signer's signature verifies
+    digest_algorithm: str
+    signed_digest: str  # what the signer signed
+    file_digest: str  # what the file hashes to now
+    signer: Certificate | None
+    chain: list[Certificate] = field(default_factory=list)  # signer first, as far as the table holds it
+    countersigned: str = ""  # ISO 8601 UTC time from a verified countersignature (a timestamp)
+
+    @property
+    def digest_matches(self) -> bool:
+        return bool(self.signed_digest) and self.signed_digest == self.file_digest
+
+    @property
+    def self_signed(self) -> bool:
+        return self.signer is not None and self.signer.subject == self.signer.issuer
+
+    def why_invalid(self) -> str:
+        if self.verified:
+            return ""
+        if self.signer is None:
+            return "no signer certificate"
+        if not self.digest_matches:
+            return (
+                f"the file's {self.digest_algorithm} digest {self.file_digest[:16]}... is not the signed "
+                f"{self.signed_digest[:16]}...: the file changed after it was signed"
+            )
+        return "the signer's signature does not verify"
+
+    def as_metadata(self) -> dict[str, Any]:
+        return {
+            "verified": self.verified,
+            "digest_algorithm": self.digest_algorithm,
+            "signed_digest": self.signed_digest,
+            "file_digest": self.file_digest,
+            "signer": _certificate_metadata(self.signer) if self.signer else None,
+            "chain": [_certificate_metadata(c) for c in self.chain],
+            "countersigned": self.countersigned,
+        }
+
+
+def signatures(data: Buffer) -> list[Signature]:
+    """Every Authenticode signature of the PE in `data` (empty when there is none or it is unreadable).
+
+    Raises yara.Error as YARA does (a timeout, a mapping error)."""
+    import yara
+
+    found: dict[str, Any] = {}
+
+    def keep(module_data: dict[str, Any]) -> int:
+        if module_data.get("module") == "pe":
+            found.update(module_data)
+        return yara.CALLBACK_CONTINUE
+
+    _pe_module_probe().match(data=data, modules_callback=keep, timeout=SCAN_TIMEOUT)
+    return [_signature(raw) for raw in found.get("signatures", [])[:MAX_SIGNATURES]]
+
+
+def common_name(distinguished: str) -> str:
+    """What to call the holder of an OpenSSL one-line name: its CN, else its O, else the whole name."""
+    parts = dict(_NAME_PART.findall(distinguished))
+    return parts.get("CN") or parts.get("O") or distinguished
+
+
+@cache
+def _pe_module_probe() -> yara.Rules:
+    """A rule that never matches, compiled once: it only makes YARA run its pe module."""
+    import yara
+
+    return yara.compile(source='import "pe" rule authenticode_probe { condition: false }')
+
+
+def _signature(raw: dict[str, Any]) -> Signature:
+    signer_info = raw.get("signer_info") or {}
+    chain = [_certificate(c) for c in signer_info.get("chain", [])]
+    leaf = chain[0] if chain else (_certificate(raw) if raw.get("subject") else None)
+    stamps = [c for c in raw.get("countersignatures", []) if c.get("verified") and c.get("sign_time")]
+    return Signature(
+        verified=bool(raw.get("verified")),
+        digest_algorithm=_text(raw.get("digest_alg")),
+        signed_digest=_text(raw.get("digest")),
+        file_digest=_text(raw.get("file_digest")),
+        signer=leaf,
+        chain=chain,
+        countersigned=_time(stamps[0]["sign_time"]) if stamps else "",
+    )
+
+
+def _certificate(raw: dict[str, Any]) -> Certificate:
+    return Certificate(
+        subject=_text(raw.get("subject")),
+        issuer=_text(raw.get("issuer")),
+        serial=_text(raw.get("serial")),
+        not_before=_time(raw.get("not_before")),
+        not_after=_time(raw.get("not_after")),
+        thumbprint=_text(raw.get("thumbprint")),
+    )
+
+
+def _certificate_metadata(certificate: Certificate) -> dict[str, str]:
+    return {
+        "subject": certificate.subject,
+        "issuer": certificate.issuer,
+        "serial": certificate.serial,
+        "not_before": certificate.not_before,
+        "not_after": certificate.not_after,
+        "thumbprint": certificate.thumbprint,
+    }
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value or "")
+
+
+def _time(epoch: Any) -> str:
+    if not isinstance(epoch, int) or epoch <= 0:
+        return ""
+    try:
+        return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (OverflowError, OSError, ValueError):
+        return ""
