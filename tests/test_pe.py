@@ -341,11 +341,27 @@ def test_a_valid_signature_names_its_signer_chain_and_timestamp(corpus: Path) ->
         "Symantec Class 3 SHA256 Code Signing CA",
     ]
     assert signature["countersigned"] == "2018-06-05T16:35:51Z"
+    # The file carries the leaf and the Symantec CA; the CA's issuer is a root in Microsoft's store.
+    assert signature["trusted_root"] == "VeriSign Class 3 Public Primary Certification Authority - G5"
     assert node.facts["signature"] == (
         "Authenticode valid: Quicken, Inc. (issued by Symantec Class 3 SHA256 Code Signing CA), "
-        "countersigned 2018-06-05T16:35:51Z - chain not checked against trust roots"
+        "countersigned 2018-06-05T16:35:51Z - chains to VeriSign Class 3 Public Primary Certification "
+        "Authority - G5 (Microsoft root store; revocation not checked)"
     )
     assert not [f for f in node.findings if f.id.startswith("pe.signature")]
+
+
+def test_an_intact_signature_without_a_trusted_root_is_flagged(
+    corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from restytriage import authenticode
+
+    monkeypatch.setattr(authenticode, "_microsoft_roots", lambda: {})  # a store that trusts nobody
+    node = triage(corpus / QUICKEN_DLL).root
+    (finding,) = [f for f in node.findings if f.id.startswith("pe.signature")]
+    assert finding.id == "pe.signature_untrusted" and finding.techniques == ["T1553.002"]
+    assert finding.evidence == "signature by Quicken, Inc.: no chain to a root Microsoft trusts"
+    assert node.facts["signature"].endswith("- does not chain to a root Microsoft trusts")
 
 
 def test_a_signed_file_changed_after_signing_fails_verification(corpus: Path) -> None:
@@ -385,7 +401,7 @@ def test_a_self_signed_signer_is_flagged(monkeypatch: pytest.MonkeyPatch) -> Non
     signature = authenticode._signature(raw)
     assert signature.self_signed and signature.verified and signature.signer is not None
     assert signature.signer.not_after == "2033-05-18T03:33:20Z"
-    monkeypatch.setattr(authenticode, "signatures", lambda data: [signature])
+    monkeypatch.setattr(authenticode, "signatures", lambda data, table: [signature])
     certificate = struct.pack("<IHH", 24, 0x0200, 2) + bytes(16)
     report = triage_bytes(_with_signature(prebuilt("c_fsum.exe"), certificate, b""), "tool.exe")
     (finding,) = [f for f in report.root.findings if f.id == "pe.signature_self_signed"]

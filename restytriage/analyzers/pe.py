@@ -650,17 +650,17 @@ def _signature(pe: Any, data: Buffer, out: Analysis) -> None:
         data[offset + 6 : offset + 8],
     )
     record.update(length=length, revision=revision.hex(), certificate_type=int.from_bytes(kind, "little"))
-    _verify_signatures(data, record, out)
+    _verify_signatures(data, data[offset : offset + size], record, out)
 
 
-def _verify_signatures(data: Buffer, record: dict[str, Any], out: Analysis) -> None:
+def _verify_signatures(data: Buffer, table: bytes, record: dict[str, Any], out: Analysis) -> None:
     """Signer, chain and integrity of each signature (restytriage.authenticode): a signed file that no
     longer hashes to its signed digest, or signs with a certificate it issued itself, is flagged."""
     import yara
     from restytriage import authenticode
 
     try:
-        found = authenticode.signatures(data)
+        found = authenticode.signatures(data, table)
     except yara.Error as err:
         record["error"] = str(err)[:200]
         found = []
@@ -673,11 +673,16 @@ def _verify_signatures(data: Buffer, record: dict[str, Any], out: Analysis) -> N
     signer = first.signer.name if first.signer else "no signer certificate"
     issuer = authenticode.common_name(first.signer.issuer) if first.signer else ""
     status = "valid" if first.verified else "INVALID"
+    trust = (
+        f"chains to {first.trusted_root} (Microsoft root store; revocation not checked)"
+        if first.trusted_root
+        else "does not chain to a root Microsoft trusts"
+    )
     out.facts["signature"] = (
         f"Authenticode {status}: {signer}"
         + (f" (issued by {issuer})" if issuer else "")
         + (f", countersigned {first.countersigned}" if first.countersigned else "")
-        + (" - chain not checked against trust roots" if first.verified else "")
+        + (f" - {trust}" if first.verified else "")
     )
     for signature in found:
         name = signature.signer.name if signature.signer else "no signer certificate"
@@ -685,6 +690,8 @@ def _verify_signatures(data: Buffer, record: dict[str, Any], out: Analysis) -> N
             out.flag("pe.signature_invalid", f"signature by {name}: {signature.why_invalid()}")
         if signature.self_signed and signature.signer is not None:
             out.flag("pe.signature_self_signed", f"{name}: issued to and by {signature.signer.subject}")
+        elif signature.verified and not signature.trusted_root:
+            out.flag("pe.signature_untrusted", f"signature by {name}: no chain to a root Microsoft trusts")
 
 
 def _dotnet(pe: Any, data: Buffer, out: Analysis) -> list[str]:
