@@ -12,9 +12,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from restytriage.analyzers.ooxml import classify_target, word_fields
+from restytriage.analyzers.ooxml import word_fields
 from restytriage.config import Config, Limits
 from restytriage.engine import triage, triage_bytes
+from restytriage.links import classify_target
 from restytriage.model import Node, Report, walk
 from restytriage.samples.cfb_writer import build_vba_project_bin
 from restytriage.samples.ooxml_samples import (

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from restytriage import pdfformat
 from restytriage.analysis import Context, Item, Sibling
 from restytriage.analyzers import pdf
 from restytriage.blob import Blob
@@ -300,7 +301,7 @@ def test_encrypted_pdf_is_read_with_the_empty_password_or_by_keywords(password: 
 
 def test_literal_string_reader_handles_escapes_and_nesting() -> None:
     raw = rb"(a\(b\) (nested) \101\t\\ end) trailing"
-    assert pdf._literal_string(raw, 0) == b"a(b) (nested) A\t\\ end"
+    assert pdfformat.literal_string(raw, 0) == b"a(b) (nested) A\t\\ end"
 
 
 @settings(max_examples=40, deadline=None)

@@ -3,36 +3,48 @@
 Two views of the file, so a damaged PDF still gives findings:
 - a pdfid-style keyword scan of the raw bytes (counts of /JS, /OpenAction, /Launch, ..., and names
   hidden with #xx escapes such as /J#61vaScript), which never fails;
-- a walk of the object graph through pypdf (lenient mode), from the trailer first so each action
-  knows what triggers it (/OpenAction, /AA events, the /Names JavaScript tree, a click), then over
-  the objects nothing references. It collects JavaScript, /Launch, /URI and remote actions, forms,
-  document information and attachments; attachments and bytes after the last %%EOF become children.
+- a walk of the object graph through pypdf (lenient mode, read through `restytriage.pdfformat`),
+  from the trailer first so each action knows what triggers it (/OpenAction, /AA events, the /Names
+  JavaScript tree, a click), then over the objects nothing references. It collects JavaScript,
+  /Launch, /URI and remote actions, forms, document information and attachments; attachments and
+  bytes after the last %%EOF become children.
 """
 
 from __future__ import annotations
 
 import io
-import logging
 import re
-import zlib
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from restytriage.analysis import Analysis, Child, Context, Item
-from restytriage.analyzers.names import RISKY_OUTER
-from restytriage.analyzers.ooxml import add_link_iocs, classify_target, excerpt
-from restytriage.blob import Blob, Sink
-from restytriage.identify import EXECUTABLE_TYPES
+from restytriage.blob import Blob
+from restytriage.identify import EXECUTABLE_TYPES, RISKY_OUTER
+from restytriage.links import URL, add_link_iocs, classify_target, excerpt
+from restytriage.pdfformat import (
+    ObjectWalk,
+    collect_warnings,
+    decode_text,
+    file_name,
+    hex_string,
+    is_dict,
+    literal_string,
+    name_value,
+    open_reader,
+    resolve,
+    stored_bytes,
+    stream_at,
+    stream_writer,
+    string_value,
+    text_content,
+)
 
 NAME = "pdf"
 TYPES = frozenset({"pdf"})
 
 SCAN_CHUNK = 4 << 20
 SCAN_OVERLAP = 256  # longer than any token the scan counts
-MAX_OBJECTS = 100_000  # indirect objects visited in one document (pypdf reads ~10k a second)
 MAX_SCRIPT_CHARS = 256 * 1024  # JavaScript kept per action in the metadata
 MAX_LISTED = 100  # actions, links and warnings kept in the metadata
 
@@ -66,7 +78,6 @@ _EXPLOIT_APIS = re.compile(
     re.IGNORECASE,
 )
 _OPENS_ATTACHMENT = re.compile(r"exportDataObject|openDoc\s*\(|launchURL\s*\(", re.IGNORECASE)
-_SCRIPT_URL = re.compile(r"""(?:https?|ftp)://[^\s'"<>()\\]{3,300}""", re.IGNORECASE)
 _INTERPRETERS = re.compile(
     r"\b(?:cmd|powershell|pwsh|mshta|wscript|cscript|rundll32|regsvr32|msiexec|certutil|bitsadmin|conhost)(?:\.exe)?\b",
     re.IGNORECASE,
@@ -122,6 +133,7 @@ class Walk:
     """What the object-graph walk collected."""
 
     reader: Any = None
+    objects: ObjectWalk = field(default_factory=ObjectWalk)
     actions: list[Action] = field(default_factory=list)
     # /Type /EmbeddedFile streams, and the names file specifications give them, by reference
     streams: dict[tuple[int, int], Any] = field(default_factory=dict)
@@ -129,10 +141,6 @@ class Walk:
     acroform_fields: int | None = None
     xfa: bool = False
     richmedia: int = 0
-    visited: int = 0
-    unreferenced: int = 0
-    unreadable: int = 0
-    truncated: bool = False
 
 
 def analyze(item: Item, ctx: Context) -> Analysis:
@@ -156,8 +164,8 @@ def analyze(item: Item, ctx: Context) -> Analysis:
         out.flag("pdf.obfuscated_names", f"names written with #xx escapes: {shown}")
 
     walk = Walk()
-    with item.blob.open() as stream, _pypdf_warnings() as warnings:
-        reader = _open_reader(stream, out)
+    with item.blob.open() as stream, collect_warnings() as warnings:
+        reader = _open_document(stream, out)
         if reader is not None:
             _describe_document(reader, out)
             walk = walk_objects(reader, ctx)
@@ -220,39 +228,12 @@ def _decode_name(name: str) -> str:
     return _HEX_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), name)
 
 
-# --- pypdf structure ---------------------------------------------------------------------------
+# --- the object graph --------------------------------------------------------------------------
 
 
-class _Collect(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if len(self.messages) < MAX_LISTED:
-            self.messages.append(record.getMessage()[:300])
-
-
-@contextmanager
-def _pypdf_warnings() -> Iterator[list[str]]:
-    """pypdf reports what it repaired through logging: keep it as metadata, off the terminal."""
-    logger = logging.getLogger("pypdf")
-    handler = _Collect()
-    propagate = logger.propagate
-    logger.addHandler(handler)
-    logger.propagate = False
+def _open_document(stream: io.BufferedIOBase, out: Analysis) -> Any:
     try:
-        yield handler.messages
-    finally:
-        logger.removeHandler(handler)
-        logger.propagate = propagate
-
-
-def _open_reader(stream: io.BufferedIOBase, out: Analysis) -> Any:
-    from pypdf import PdfReader
-
-    try:
-        reader = PdfReader(stream, strict=False)
+        reader = open_reader(stream)
     except Exception as err:  # pypdf raises many types on hostile input; the scan still reports
         message = f"{type(err).__name__}: {err}"[:300]
         out.metadata["parse_error"] = message
@@ -287,12 +268,12 @@ def _describe_document(reader: Any, out: Analysis) -> None:
     out.metadata["pages"] = pages
     if pages is not None:
         out.facts["pages"] = str(pages)
-    info = _resolve(reader.trailer.raw_get("/Info")) if "/Info" in reader.trailer else None
-    if not _is_dict(info):
+    info = resolve(reader.trailer.raw_get("/Info")) if "/Info" in reader.trailer else None
+    if not is_dict(info):
         return
     described = {}
     for key, label in INFO_FIELDS.items():
-        value = _text(info.raw_get(key)) if key in info else ""
+        value = string_value(info.raw_get(key)) if key in info else ""
         if value.strip():
             described[label] = value.strip()[:1000]
     out.metadata["info"] = described
@@ -302,108 +283,40 @@ def _describe_document(reader: Any, out: Analysis) -> None:
 
 
 def walk_objects(reader: Any, ctx: Context) -> Walk:
-    """Every object reachable from the trailer (trigger-giving keys first), then the unreferenced ones."""
-    from pypdf.generic import IndirectObject
-
+    """What every object of the document holds: actions by trigger, attachments, forms."""
     walk = Walk(reader=reader)
-    seen: set[tuple[int, int]] = set()
-    stack: list[tuple[Any, str, str, str]] = [(reader.trailer, "", "", "trailer")]
-    _drain(stack, seen, walk, ctx)
-    referenced = len(seen)
-    for generation, numbers in list(reader.xref.items()):
-        if generation == 65535:  # the free-list head
-            continue
-        stack.extend((IndirectObject(number, generation, reader), "", "", "") for number in numbers)
-    stack.extend((IndirectObject(number, 0, reader), "", "", "") for number in reader.xref_objStm)
-    _drain(stack, seen, walk, ctx)
-    walk.visited = len(seen)
-    walk.unreferenced = len(seen) - referenced
+    for obj, trigger, owner, ref in walk.objects.dictionaries(reader, ctx.check_time):
+        _inspect(obj, trigger, owner, ref, walk)
     return walk
 
 
-def _drain(
-    stack: list[tuple[Any, str, str, str]], seen: set[tuple[int, int]], walk: Walk, ctx: Context
-) -> None:
-    from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject
-
-    steps = 0
-    while stack:
-        obj, trigger, via, owner = stack.pop()
-        steps += 1
-        if steps % 4096 == 0:
-            ctx.check_time()
-        ref: tuple[int, int] | None = None
-        if isinstance(obj, IndirectObject):
-            ref = (obj.idnum, obj.generation)
-            if ref in seen:
-                continue
-            if len(seen) >= MAX_OBJECTS:
-                walk.truncated = True
-                return
-            seen.add(ref)
-            owner = f"{ref[0]} {ref[1]}"
-            try:
-                obj = obj.get_object()
-            except Exception:  # a damaged object: count it and go on
-                walk.unreadable += 1
-                continue
-        if isinstance(obj, DictionaryObject):
-            _inspect(obj, trigger, owner, ref, walk)
-            later, first = [], []
-            for key, value in obj.items():
-                child = _child_trigger(key, trigger, via)
-                (first if child and child != trigger else later).append((value, child, key, owner))
-            # Trigger keys are popped first, so an action reached both from its trigger and from
-            # elsewhere (an outline, a back-reference) is attributed to the trigger.
-            stack.extend(later)
-            stack.extend(first)
-        elif isinstance(obj, ArrayObject):
-            stack.extend((value, trigger, via, owner) for value in obj)
-
-
-def _child_trigger(key: str, trigger: str, via: str) -> str:
-    if key == "/OpenAction":
-        return "/OpenAction"
-    if key == "/AA":
-        return "/AA"
-    if trigger == "/AA" and via == "/AA":
-        return f"/AA {key}"
-    if key == "/JavaScript" and via == "/Names":
-        return "/Names /JavaScript"
-    if key == "/A":
-        return "/A"
-    if key in ("/Next", "/JS", "/Names", "/Kids"):
-        return trigger
-    return ""
-
-
 def _inspect(obj: Any, trigger: str, owner: str, ref: tuple[int, int] | None, walk: Walk) -> None:
-    subtype = _name(obj, "/S")
+    subtype = name_value(obj, "/S")
     if "/JS" in obj:
-        walk.actions.append(Action("JavaScript", trigger, owner, script=_script(obj.raw_get("/JS"))))
+        walk.actions.append(Action("JavaScript", trigger, owner, script=text_content(obj.raw_get("/JS"))))
     if subtype == "/Launch":
         target, parameters = _launch_target(obj)
         walk.actions.append(Action("Launch", trigger, owner, target=target, parameters=parameters))
     elif subtype == "/URI" and "/URI" in obj:
-        walk.actions.append(Action("URI", trigger, owner, target=_text(obj.raw_get("/URI"))))
+        walk.actions.append(Action("URI", trigger, owner, target=string_value(obj.raw_get("/URI"))))
     elif subtype in REMOTE_ACTIONS:
         walk.actions.append(
-            Action(subtype[1:], trigger, owner, target=_file_name(obj.raw_get("/F")) if "/F" in obj else "")
+            Action(subtype[1:], trigger, owner, target=file_name(obj.raw_get("/F")) if "/F" in obj else "")
         )
     if "/EF" in obj:
         _note_filespec(obj, walk)
-    if ref is not None and _name(obj, "/Type") == "/EmbeddedFile" and hasattr(obj, "get_data"):
+    if ref is not None and name_value(obj, "/Type") == "/EmbeddedFile" and hasattr(obj, "get_data"):
         walk.streams[ref] = obj
     if "/AcroForm" in obj:
-        form = _resolve(obj.raw_get("/AcroForm"))
-        fields = _resolve(form.raw_get("/Fields")) if _is_dict(form) and "/Fields" in form else None
+        form = resolve(obj.raw_get("/AcroForm"))
+        fields = resolve(form.raw_get("/Fields")) if is_dict(form) and "/Fields" in form else None
         walk.acroform_fields = len(fields) if isinstance(fields, list) else 0
     if "/XFA" in obj:
         walk.xfa = True
-        script = _xfa_scripts(_resolve(obj.raw_get("/XFA")))
+        script = _xfa_scripts(resolve(obj.raw_get("/XFA")))
         if script:
             walk.actions.append(Action("JavaScript", "XFA", owner, script=script))
-    if subtype == "/RichMedia" or _name(obj, "/Subtype") == "/RichMedia":
+    if subtype == "/RichMedia" or name_value(obj, "/Subtype") == "/RichMedia":
         walk.richmedia += 1
 
 
@@ -413,11 +326,11 @@ def _note_filespec(filespec: Any, walk: Walk) -> None:
     name = ""
     for key in ("/UF", "/F", "/DOS", "/Unix", "/Mac", "/Desc"):
         if key in filespec:
-            name = _text(filespec.raw_get(key)).strip()
+            name = string_value(filespec.raw_get(key)).strip()
             if name:
                 break
-    files = _resolve(filespec.raw_get("/EF"))
-    if not _is_dict(files):
+    files = resolve(filespec.raw_get("/EF"))
+    if not is_dict(files):
         return
     for value in files.values():
         if isinstance(value, IndirectObject):
@@ -425,80 +338,22 @@ def _note_filespec(filespec: Any, walk: Walk) -> None:
 
 
 def _launch_target(action: Any) -> tuple[str, str]:
-    target = _file_name(action.raw_get("/F")) if "/F" in action else ""
+    target = file_name(action.raw_get("/F")) if "/F" in action else ""
     parameters = ""
     for platform in ("/Win", "/Unix", "/Mac"):
-        spec = _resolve(action.raw_get(platform)) if platform in action else None
-        if _is_dict(spec):
-            target = target or (_file_name(spec.raw_get("/F")) if "/F" in spec else "")
-            parameters = parameters or (_text(spec.raw_get("/P")) if "/P" in spec else "")
+        spec = resolve(action.raw_get(platform)) if platform in action else None
+        if is_dict(spec):
+            target = target or (file_name(spec.raw_get("/F")) if "/F" in spec else "")
+            parameters = parameters or (string_value(spec.raw_get("/P")) if "/P" in spec else "")
     return target.strip(), parameters.strip()
-
-
-def _file_name(value: Any) -> str:
-    """A file specification: a string, or a dictionary naming the file for each platform."""
-    value = _resolve(value)
-    if _is_dict(value):
-        for key in ("/UF", "/F", "/DOS", "/Unix", "/Mac"):
-            if key in value:
-                return _text(value.raw_get(key))
-        return ""
-    return _text(value)
 
 
 def _xfa_scripts(xfa: Any) -> str:
     """The <script> elements of an XFA form (its packets are one stream or a [name stream ...] array)."""
     packets = list(xfa)[1::2] if isinstance(xfa, list) else [xfa]
-    text = "".join(_script(packet) for packet in packets[:64])
+    text = "".join(text_content(packet) for packet in packets[:64])
     scripts = re.findall(r"<script\b[^>]*>(.*?)</script>", text, re.IGNORECASE | re.DOTALL)
     return "\n".join(s.strip() for s in scripts if s.strip())[:MAX_SCRIPT_CHARS]
-
-
-def _script(value: Any) -> str:
-    value = _resolve(value)
-    if hasattr(value, "get_data"):
-        try:
-            raw = value.get_data()[: MAX_SCRIPT_CHARS * 2]
-        except Exception:  # an undecodable filter chain: keep what is readable
-            raw = getattr(value, "_data", b"")[: MAX_SCRIPT_CHARS * 2]
-        return _decode_text(raw)
-    return _text(value)[: MAX_SCRIPT_CHARS * 2]
-
-
-def _text(value: Any) -> str:
-    value = _resolve(value)
-    if isinstance(value, bytes):
-        return _decode_text(value)
-    if isinstance(value, str):
-        return str(value)
-    return ""
-
-
-def _decode_text(raw: bytes) -> str:
-    if raw.startswith((b"\xfe\xff", b"\xff\xfe")):
-        return raw.decode("utf-16", "replace")
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return raw.decode("latin-1")
-
-
-def _name(obj: Any, key: str) -> str:
-    if key not in obj:
-        return ""
-    value = _resolve(obj.raw_get(key))
-    return str(value) if isinstance(value, str) else ""
-
-
-def _resolve(value: Any) -> Any:
-    try:
-        return value.get_object() if hasattr(value, "get_object") else value
-    except Exception:  # a dangling or damaged reference reads as nothing
-        return None
-
-
-def _is_dict(value: Any) -> bool:
-    return isinstance(value, dict)
 
 
 # --- attachments -------------------------------------------------------------------------------
@@ -507,7 +362,7 @@ def _is_dict(value: Any) -> bool:
 def _extract_attachments(walk: Walk, out: Analysis, ctx: Context) -> None:
     for ref in walk.attachment_names:
         if ref not in walk.streams:  # /Type is optional on embedded file streams
-            stream = _stream_at(walk.reader, ref)
+            stream = stream_at(walk.reader, ref)
             if stream is not None:
                 walk.streams[ref] = stream
     listed = []
@@ -516,7 +371,7 @@ def _extract_attachments(walk: Walk, out: Analysis, ctx: Context) -> None:
             break
         name = walk.attachment_names.get(ref) or f"attachment-{ref[0]}"
         blob = ctx.extract(
-            _stream_writer(stream), f"attachment {name!r}", compressed_size=len(stream._data) or 1
+            stream_writer(stream), f"attachment {name!r}", compressed_size=len(stored_bytes(stream)) or 1
         )
         if blob is None:
             continue
@@ -532,61 +387,17 @@ def _extract_attachments(walk: Walk, out: Analysis, ctx: Context) -> None:
         out.flag("pdf.embedded_file", f"{len(listed)} attached file(s): {out.facts['attachments']}")
 
 
-def _stream_at(reader: Any, ref: tuple[int, int]) -> Any:
-    from pypdf.generic import IndirectObject
-
-    value = _resolve(IndirectObject(ref[0], ref[1], reader))
-    return value if hasattr(value, "get_data") else None
-
-
-def _stream_writer(stream: Any) -> Callable[[Sink], None]:
-    """Decode a stream into the sink. Plain /FlateDecode is inflated here in bounded steps, so the
-    limits stop a bomb as it grows; other filter chains go through pypdf (which caps its output)."""
-    filters = _resolve(stream.raw_get("/Filter")) if "/Filter" in stream else None
-    filters = [str(f) for f in filters] if isinstance(filters, list) else [str(filters)] if filters else []
-    raw: bytes = stream._data  # the encoded bytes as stored in the file
-
-    def write(sink: Sink) -> None:
-        if not filters:
-            sink.write(raw)
-        elif filters in (["/FlateDecode"], ["/Fl"]) and "/DecodeParms" not in stream:
-            _inflate(raw, sink)
-        else:
-            try:
-                decoded = stream.get_data()
-            except Exception:  # an undecodable chain yields the bytes as stored
-                decoded = raw
-            sink.write(decoded)  # outside the try: a limit hit must reach ctx.extract
-
-    return write
-
-
-def _inflate(raw: bytes, sink: Sink) -> None:
-    inflater = zlib.decompressobj()
-    pending = raw
-    try:
-        while True:
-            output = inflater.decompress(pending, 1 << 20)
-            if output:
-                sink.write(output)
-            pending = inflater.unconsumed_tail
-            if inflater.eof or (not pending and not output):
-                break
-    except zlib.error:
-        pass  # a truncated or corrupt stream: keep what inflated
-
-
 # --- reporting ---------------------------------------------------------------------------------
 
 
 def _report_walk(walk: Walk, out: Analysis) -> None:
-    if not walk.visited:
+    if not walk.objects.visited:
         return
     out.metadata["structure"] = {
-        "objects_read": walk.visited,
-        "unreferenced_objects": walk.unreferenced,
-        "unreadable_objects": walk.unreadable,
-        "truncated_at_limit": walk.truncated,
+        "objects_read": walk.objects.visited,
+        "unreferenced_objects": walk.objects.unreferenced,
+        "unreadable_objects": walk.objects.unreadable,
+        "truncated_at_limit": walk.objects.truncated,
     }
     if walk.acroform_fields is not None or walk.xfa:
         out.metadata["forms"] = {"acroform_fields": walk.acroform_fields or 0, "xfa": walk.xfa}
@@ -626,7 +437,7 @@ def _report_scripts(scripts: list[Action], out: Analysis) -> None:
 
 def _judge_script(text: str, out: Analysis) -> None:
     """Flags that hold for any JavaScript, whether the structure or the keyword scan found it."""
-    for url in _SCRIPT_URL.findall(text)[:MAX_LISTED]:
+    for url in URL.findall(text)[:MAX_LISTED]:
         add_link_iocs(out, url.rstrip(".,;"), "PDF JavaScript")
     if match := _OBFUSCATION.search(text):
         out.flag("pdf.js_obfuscation", f"{excerpt(match.group())!r} in the script")
@@ -646,7 +457,7 @@ def _report_launches(launches: list[Action], out: Analysis) -> None:
         command = f"{action.target} {action.parameters}"
         if match := _INTERPRETERS.search(command):
             out.flag("pdf.launch_interpreter", f"{match.group()} in {excerpt(command.strip())!r}")
-        for url in _SCRIPT_URL.findall(action.parameters):
+        for url in URL.findall(action.parameters):
             add_link_iocs(out, url, "PDF /Launch parameters")
         if classify_target(action.target).kind == "unc":
             add_link_iocs(out, action.target, "PDF /Launch target")
@@ -675,7 +486,12 @@ def _report_keyword_fallbacks(blob: Blob, scan: KeywordScan, walk: Walk, out: An
     (pypdf failed, objects were unreadable, or fewer objects were read than the file holds).
     A complete walk is trusted: stream data is compressed noise in which short names like /JS
     turn up by chance, which is why pdfid's counts alone are not evidence."""
-    complete = walk.visited and not walk.truncated and not walk.unreadable and walk.visited >= scan.objects
+    complete = (
+        walk.objects.visited
+        and not walk.objects.truncated
+        and not walk.objects.unreadable
+        and walk.objects.visited >= scan.objects
+    )
     if complete:
         return
     found = {f.id for f in out.findings}
@@ -711,59 +527,12 @@ def _raw_scripts(blob: Blob) -> list[str]:
     scripts = []
     for match in _RAW_SCRIPT.finditer(data):
         opener = match.start(1)
-        raw = (
-            _literal_string(data, opener) if data[opener : opener + 1] == b"(" else _hex_string(data, opener)
-        )
+        raw = literal_string(data, opener) if data[opener : opener + 1] == b"(" else hex_string(data, opener)
         if raw.strip():
-            scripts.append(_decode_text(raw))
+            scripts.append(decode_text(raw))
         if len(scripts) >= MAX_LISTED:
             break
     return scripts
-
-
-_ESCAPES = {ord("n"): b"\n", ord("r"): b"\r", ord("t"): b"\t", ord("b"): b"\b", ord("f"): b"\f"}
-
-
-def _literal_string(data: bytes, start: int) -> bytes:
-    """A PDF (literal string) beginning at data[start] == '(' with nesting and escapes."""
-    out = bytearray()
-    depth, index, end = 0, start, min(len(data), start + MAX_SCRIPT_CHARS * 2)
-    while index < end:
-        byte = data[index]
-        if byte == 0x5C and index + 1 < end:  # backslash
-            following = data[index + 1]
-            if following in _ESCAPES:
-                out += _ESCAPES[following]
-                index += 2
-            elif 0x30 <= following <= 0x37:
-                digits = re.match(rb"[0-7]{1,3}", data[index + 1 : index + 4])
-                assert digits is not None
-                out.append(int(digits.group(), 8) & 0xFF)
-                index += 1 + len(digits.group())
-            elif following in b"\r\n":  # line continuation
-                index += 3 if data[index + 1 : index + 3] == b"\r\n" else 2
-            else:
-                out.append(following)
-                index += 2
-            continue
-        if byte == 0x28:
-            depth += 1
-            if depth == 1:
-                index += 1
-                continue
-        elif byte == 0x29:
-            depth -= 1
-            if depth == 0:
-                break
-        out.append(byte)
-        index += 1
-    return bytes(out)
-
-
-def _hex_string(data: bytes, start: int) -> bytes:
-    end = data.find(b">", start, start + MAX_SCRIPT_CHARS * 4)
-    digits = re.sub(rb"[^0-9A-Fa-f]", b"", data[start + 1 : end if end > 0 else start + 1])
-    return bytes.fromhex((digits + b"0" * (len(digits) % 2)).decode())
 
 
 def _carve_trailing_data(blob: Blob, scan: KeywordScan, out: Analysis, ctx: Context) -> None:

@@ -16,8 +16,8 @@ import re
 from typing import Any
 
 from restytriage.analysis import Analysis, Child, Context, Item
-from restytriage.analyzers.names import EXECUTABLE_TYPES
-from restytriage.analyzers.ooxml import add_link_iocs, excerpt, judge_fields
+from restytriage.identify import EXECUTABLE_TYPES
+from restytriage.links import add_link_iocs, excerpt, judge_fields
 
 NAME = "rtf"
 TYPES = frozenset({"rtf"})
