@@ -27,6 +27,10 @@ from restytriage.blob import Blob, Budget, LimitExceeded, OutOfTime, Sink
 from restytriage.config import Config
 from restytriage.model import IOC, Finding
 
+# A child label one analyzer sets and another reads: the upx analyzer's unpacked image, which the pe
+# analyzer does not judge again for the name and neighbours its packed parent already answered for.
+UPX_UNPACKED = "upx-unpacked"
+
 
 @dataclass(frozen=True)
 class Sibling:

@@ -53,6 +53,8 @@ EXECUTABLE_EXTENSIONS = frozenset(
     "exe com scr pif cpl msi dll bat cmd ps1 vbs vbe js jse wsf wsh hta lnk url".split()
 )
 EXECUTABLE_TYPES = frozenset({"pe", "lnk", "elf", "macho"})
+# Outer extensions that make a document-like inner one a disguise (disc images mount and show executables).
+RISKY_OUTER = EXECUTABLE_EXTENSIONS | {"iso", "img"}
 
 _SIMPLE_MAGIC: tuple[tuple[bytes, int, str, str], ...] = (
     (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", 0, "ole", "OLE2 compound file (CFB)"),

@@ -19,7 +19,6 @@ from hypothesis import strategies as st
 from oletools.oleobj import OleNativeStream
 from oletools.olevba import VBA_Parser, decompress_stream
 
-from restytriage.analyzers.vba import EXCERPT_CHARS, fold_expressions
 from restytriage.cfb import build_cfb
 from restytriage.config import Config
 from restytriage.engine import triage, triage_bytes
@@ -36,6 +35,7 @@ from restytriage.samples.cfb_writer import (
     compress_vba,
     module_source,
 )
+from restytriage.vba import EXCERPT_CHARS, fold_expressions
 from restytriage.verify import differences
 
 # --- helpers ----------------------------------------------------------------------------------------

@@ -7,14 +7,12 @@ import unicodedata
 from pathlib import PureWindowsPath
 
 from restytriage.analysis import Analysis, Context, Item
-from restytriage.identify import DOCUMENT_EXTENSIONS, EXECUTABLE_EXTENSIONS, EXECUTABLE_TYPES, EXTENSIONS
+from restytriage.identify import DOCUMENT_EXTENSIONS, EXECUTABLE_TYPES, EXTENSIONS, RISKY_OUTER
 
 NAME = "names"
 TYPES = frozenset({"*"})
 ORDER = 10
 
-# Outer extensions that make a document-like inner one a disguise (disc images mount and show executables).
-RISKY_OUTER = EXECUTABLE_EXTENSIONS | {"iso", "img"}
 BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f")
 RESERVED = frozenset(
     {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}

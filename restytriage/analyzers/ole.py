@@ -21,8 +21,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 
 from restytriage.analysis import Analysis, Child, Context, Item
-from restytriage.analyzers.vba import MacroSummary, analyze_macros, quiet_oletools
 from restytriage.blob import Blob
+from restytriage.vba import MacroSummary, analyze_macros, quiet_oletools
 
 NAME = "ole"
 TYPES = frozenset({"ole"})

@@ -12,17 +12,16 @@ from __future__ import annotations
 import hashlib
 import re
 import tomllib
-from collections import Counter
 from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
-from math import log2
 from pathlib import PureWindowsPath
 from typing import Any
 
-from restytriage.analysis import Analysis, Child, Context, Item
+from restytriage.analysis import UPX_UNPACKED, Analysis, Child, Context, Item
 from restytriage.blob import Blob, slice_writer
 from restytriage.carve import Buffer, carve_embedded, gaps, is_blank
+from restytriage.entropy import shannon_entropy
 
 NAME = "pe"
 TYPES = frozenset({"pe"})
@@ -37,7 +36,6 @@ MAX_RICH_ENTRIES = 64
 MAX_WARNINGS = 20
 MAX_NET_LIST = 50
 MIN_CARVED = 16  # overlay pieces smaller than this (alignment padding) are not worth a node
-ENTROPY_SAMPLE = 1 << 18  # entropy reads at most this much (256 evenly spaced chunks)
 PACKED_ENTROPY = 7.2  # executable sections this random hold compressed or encrypted code
 DYNAMIC_ONLY_MAX = 8  # an import table this small that loads functions by name hides the real ones
 DAY_S = 86_400
@@ -113,22 +111,6 @@ def capability_of(function: str) -> str | None:
     ):
         found = table.get(function[:-1].lower())
     return found
-
-
-def shannon_entropy(data: Buffer, start: int = 0, stop: int | None = None) -> float:
-    """Bits per byte of data[start:stop]; past ENTROPY_SAMPLE bytes, 256 evenly spaced chunks are
-    sampled, read from `data` in place (a mapped file is not read whole)."""
-    stop = len(data) if stop is None else min(stop, len(data))
-    length = stop - start
-    if length > ENTROPY_SAMPLE:
-        step, chunk = length // 256, ENTROPY_SAMPLE // 256
-        sample = b"".join(data[i : i + chunk] for i in range(start, start + step * 256, step))
-    else:
-        sample = data[start:stop] if length > 0 else b""
-    if not sample:
-        return 0.0
-    total = len(sample)
-    return -sum(count / total * log2(count / total) for count in Counter(sample).values())
 
 
 def analyze(item: Item, ctx: Context) -> Analysis:
@@ -754,9 +736,7 @@ def _first_name(table: Any) -> str:
 def _sideloading(item: Item, data: Buffer, out: Analysis) -> None:
     """A DLL carrying the name of a Windows DLL that programs load from their own folder, delivered
     inside another file; or an EXE shipped beside a DLL it loads (T1574: DLL side-loading)."""
-    from restytriage.analyzers.upx import UNPACKED_LABEL  # upx imports this module: import late
-
-    if UNPACKED_LABEL in item.labels:
+    if UPX_UNPACKED in item.labels:
         return  # the packed node it came from already answered for its name and its neighbours
     kind = out.metadata.get("kind")
     own = PureWindowsPath(item.name.replace("/", "\\")).name.lower()

@@ -26,10 +26,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from restytriage.analysis import Analysis, Child, Context, Item
-from restytriage.analyzers.pe import shannon_entropy
+from restytriage.analysis import UPX_UNPACKED, Analysis, Child, Context, Item
 from restytriage.blob import Blob
 from restytriage.carve import Buffer
+from restytriage.entropy import shannon_entropy
 
 NAME = "upx"
 TYPES = frozenset({"pe"})
@@ -39,7 +39,6 @@ MAGIC = b"UPX!"
 HEADER_SIZE = 32  # the PackHeader for PE (header version > 9, format < 128)
 HEADER_BACK = 64  # upx starts looking this far before the second section's data...
 HEADER_WINDOW = 1024  # ...and looks this far
-UNPACKED_LABEL = "upx-unpacked"
 MAX_SECTIONS = 16  # UPX writes three or four; more are read only to describe the file
 UPX_TIMEOUT_S = 60.0
 UPX_MEMORY_FLOOR = 256 << 20
@@ -215,7 +214,7 @@ def _analyze(item: Item, ctx: Context, data: Buffer) -> Analysis:
     unpacked, unpack = _unpack(data, layout, traits, ctx, out)
     out.metadata["unpack"] = unpack
     if unpacked is not None:
-        out.children.append(Child(item.name, unpacked, path=UNPACKED_LABEL, labels=[UNPACKED_LABEL]))
+        out.children.append(Child(item.name, unpacked, path=UPX_UNPACKED, labels=[UPX_UNPACKED]))
     else:
         out.flag("upx.not_unpacked", unpack["reason"])
     out.facts["packer"] = _summary(traits, unpack)
