@@ -53,6 +53,10 @@ EXECUTABLE_EXTENSIONS = frozenset(
     "exe com scr pif cpl msi dll bat cmd ps1 vbs vbe js jse wsf wsh hta lnk url".split()
 )
 EXECUTABLE_TYPES = frozenset({"pe", "lnk", "elf", "macho"})
+# Files Windows hands to a script host or console when opened (.msc: MMC, as in GrimResource).
+SCRIPT_EXTENSIONS = frozenset(
+    ["js", "jse", "vbs", "vbe", "wsf", "wsh", "wsc", "hta", "bat", "cmd", "ps1", "psm1", "sct", "reg", "msc"]
+)
 # Outer extensions that make a document-like inner one a disguise (disc images mount and show executables).
 RISKY_OUTER = EXECUTABLE_EXTENSIONS | {"iso", "img"}
 

@@ -1,10 +1,7 @@
 """Compressed files (gzip, bzip2, xz): one child each, its concatenated streams decompressed under the limits.
 
-Also home of the streaming decompression every container here shares (the ZIP analyzer decodes its
-members with it): `pump()` feeds a decoder small slices of input and takes at most `OUT_CHUNK`
-bytes of output per call, so memory stays bounded whatever the stream claims, and `Progress`
-tells the extraction limits how much input the output really came from (a bomb stops after a few
-MiB of output, not at the member-size limit).
+The streams go through the bounded decoders of `restytriage.decoders`; what follows the last one is
+either padding or carved out as a child of its own.
 """
 
 from __future__ import annotations
@@ -12,229 +9,41 @@ from __future__ import annotations
 import bz2
 import lzma
 import struct
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import BinaryIO, Protocol
+from typing import BinaryIO
 
 from restytriage import findings
 from restytriage.analysis import Analysis, Child, Context, Item
 from restytriage.blob import OutOfTime, Sink
+from restytriage.decoders import Decoder, Inflate, Native, Progress, copy_range, is_zero_padding, pump
 
 NAME = "compressed"
 TYPES = frozenset({"gzip", "bzip2", "xz"})
 
-FEED_CHUNK = 64 << 10  # compressed bytes handed to a decoder at once
-OUT_CHUNK = 1 << 20  # decompressed bytes taken from a decoder at once
-DECODE_ERRORS = (zlib.error, lzma.LZMAError, OSError, EOFError, ValueError)
+
+@dataclass(frozen=True)
+class _Format:
+    magic: bytes  # how each (possibly concatenated) stream starts
+    new_decoder: Callable[[], Decoder]
+    suffixes: tuple[str, ...]  # what the decompressed file's name drops
 
 
-class Decoder(Protocol):
-    """A streaming decompressor whose output per call is bounded (zlib, bz2 and lzma objects differ)."""
-
-    @property
-    def eof(self) -> bool: ...
-    @property
-    def needs_input(self) -> bool: ...
-    @property
-    def unused_data(self) -> bytes: ...
-    @property
-    def pending(self) -> int: ...  # input accepted but not consumed yet (zlib keeps it outside)
-    def decompress(self, data: bytes, max_length: int) -> bytes: ...
-
-
-class Inflate:
-    """zlib's decompressobj behind the bz2/lzma interface: unconsumed input is fed back by us."""
-
-    def __init__(self, wbits: int = -15) -> None:
-        self._z = zlib.decompressobj(wbits)
-        self._output_waiting = False
-
-    def decompress(self, data: bytes, max_length: int) -> bytes:
-        out = self._z.decompress(self._z.unconsumed_tail + data, max_length)
-        self._output_waiting = len(out) == max_length  # zlib may hold more output for the same input
-        return out
-
-    @property
-    def eof(self) -> bool:
-        return self._z.eof
-
-    @property
-    def needs_input(self) -> bool:
-        return not self._z.unconsumed_tail and not self._output_waiting
-
-    @property
-    def unused_data(self) -> bytes:
-        return self._z.unused_data
-
-    @property
-    def pending(self) -> int:
-        return len(self._z.unconsumed_tail)
-
-
-class Native:
-    """bz2 and lzma decompressors already bound their output and buffer their input themselves."""
-
-    def __init__(self, inner: bz2.BZ2Decompressor | lzma.LZMADecompressor) -> None:
-        self._inner = inner
-
-    def decompress(self, data: bytes, max_length: int) -> bytes:
-        return self._inner.decompress(data, max_length)
-
-    @property
-    def eof(self) -> bool:
-        return self._inner.eof
-
-    @property
-    def needs_input(self) -> bool:
-        return self._inner.needs_input
-
-    @property
-    def unused_data(self) -> bytes:
-        return self._inner.unused_data
-
-    @property
-    def pending(self) -> int:
-        return 0
-
-
-class Stored:
-    """No compression: input is output; the stream ends when the input does."""
-
-    eof = False
-    needs_input = True
-    unused_data = b""
-    pending = 0
-
-    def decompress(self, data: bytes, max_length: int) -> bytes:
-        return data
-
-
-class ZipLzma:
-    """ZIP method 14: a 4-byte version/size header and the LZMA properties, then raw LZMA1 data."""
-
-    def __init__(self) -> None:
-        self._header = b""
-        self._inner: lzma.LZMADecompressor | None = None
-
-    def decompress(self, data: bytes, max_length: int) -> bytes:
-        if self._inner is None:
-            self._header += data
-            if len(self._header) < 4:
-                return b""
-            (props_size,) = struct.unpack_from("<H", self._header, 2)
-            if len(self._header) < 4 + props_size:
-                return b""
-            self._inner = lzma.LZMADecompressor(
-                lzma.FORMAT_RAW, filters=[_lzma1_filter(self._header[4 : 4 + props_size])]
-            )
-            data = self._header[4 + props_size :]
-        return self._inner.decompress(data, max_length)
-
-    @property
-    def eof(self) -> bool:
-        return self._inner is not None and self._inner.eof
-
-    @property
-    def needs_input(self) -> bool:
-        return self._inner is None or self._inner.needs_input
-
-    @property
-    def unused_data(self) -> bytes:
-        return self._inner.unused_data if self._inner is not None else b""
-
-    @property
-    def pending(self) -> int:
-        return 0
-
-
-def _lzma1_filter(props: bytes) -> dict[str, int]:
-    if len(props) < 5:
-        raise lzma.LZMAError(f"LZMA properties are {len(props)} bytes, 5 expected")
-    lc_lp_pb = props[0]
-    if lc_lp_pb >= 9 * 5 * 5:
-        raise lzma.LZMAError(f"invalid LZMA properties byte 0x{lc_lp_pb:02x}")
-    (dict_size,) = struct.unpack_from("<I", props, 1)
-    return {
-        "id": lzma.FILTER_LZMA1,
-        "dict_size": dict_size,
-        "lc": lc_lp_pb % 9,
-        "lp": (lc_lp_pb // 9) % 5,
-        "pb": lc_lp_pb // 45,
-    }
+_FORMATS = {
+    "gzip": _Format(b"\x1f\x8b", lambda: Inflate(31), (".gz", ".gzip", ".z")),
+    "bzip2": _Format(b"BZh", lambda: Native(bz2.BZ2Decompressor()), (".bz2", ".bz", ".bzip2")),
+    "xz": _Format(b"\xfd7zXZ\x00", lambda: Native(lzma.LZMADecompressor(lzma.FORMAT_XZ)), (".xz",)),
+}
+_TAR_SUFFIXES = {".tgz": ".tar", ".taz": ".tar", ".tbz": ".tar", ".tbz2": ".tar", ".txz": ".tar"}
+_GZIP_OS = {0: "FAT", 3: "Unix", 6: "HPFS", 7: "Macintosh", 10: "TOPS-20", 11: "NTFS", 255: "unknown"}
 
 
 @dataclass
-class Progress:
-    """What a decompression did so far: read by the ratio limit while it runs, and by the caller after."""
-
-    fed: int = 0  # input bytes handed to decoders
-    unread: int = 0  # input bytes handed over but not consumed (zlib's tail), refreshed each step
-    produced: int = 0
-    crc: int = 0  # CRC-32 of the output
-    error: str = ""
-
-    def consumed(self) -> int:
-        return self.fed - self.unread
-
-
-def pump(
-    read: Callable[[int], bytes],
-    decoder: Decoder,
-    write: Callable[[bytes], object],
-    ctx: Context,
-    progress: Progress,
-) -> None:
-    """Run one decoder until its stream ends, the input ends, or the data is found corrupt.
-
-    Decode errors are recorded in `progress.error` (the output so far is kept by the caller's sink);
-    limit hits raise from `write` and reach `ctx.extract`.
-    """
-    while not decoder.eof:
-        if decoder.needs_input:
-            data = read(FEED_CHUNK)
-            if not data:
-                return
-            progress.fed += len(data)
-        else:
-            data = b""
-        try:
-            out = decoder.decompress(data, OUT_CHUNK)
-        except DECODE_ERRORS as err:
-            progress.error = f"{type(err).__name__}: {err}"
-            return
-        progress.unread = decoder.pending
-        if out:
-            progress.crc = zlib.crc32(out, progress.crc)
-            progress.produced += len(out)
-            write(out)
-        ctx.check_time()
-
-
-def copy_range(source: BinaryIO, start: int, length: int, sink: Sink, ctx: Context) -> int:
-    """Copy `length` bytes of `source` from `start` into a sink; returns how many existed."""
-    source.seek(start)
-    copied = 0
-    while copied < length:
-        chunk = source.read(min(OUT_CHUNK, length - copied))
-        if not chunk:
-            break
-        sink.write(chunk)
-        copied += len(chunk)
-        ctx.check_time()
-    return copied
-
-
-def is_zero_padding(source: BinaryIO, start: int, length: int) -> bool:
-    """True when the range holds only NUL bytes (sector or block padding, not a payload)."""
-    source.seek(start)
-    left = length
-    while left > 0 and (chunk := source.read(min(OUT_CHUNK, left))):
-        if chunk.strip(b"\x00"):
-            return False
-        left -= len(chunk)
-    return True
+class _Streams:
+    count: int = 0
+    truncated: bool = False
+    trailing_at: int | None = None  # offset of bytes after the last stream that start no new stream
 
 
 class _PushbackReader:
@@ -261,32 +70,6 @@ class _PushbackReader:
         data = self.read(size)
         self.push_back(data)
         return data
-
-
-# --- the analyzer for gzip / bzip2 / xz files ---------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Format:
-    magic: bytes  # how each (possibly concatenated) stream starts
-    new_decoder: Callable[[], Decoder]
-    suffixes: tuple[str, ...]  # what the decompressed file's name drops
-
-
-_FORMATS = {
-    "gzip": _Format(b"\x1f\x8b", lambda: Inflate(31), (".gz", ".gzip", ".z")),
-    "bzip2": _Format(b"BZh", lambda: Native(bz2.BZ2Decompressor()), (".bz2", ".bz", ".bzip2")),
-    "xz": _Format(b"\xfd7zXZ\x00", lambda: Native(lzma.LZMADecompressor(lzma.FORMAT_XZ)), (".xz",)),
-}
-_TAR_SUFFIXES = {".tgz": ".tar", ".taz": ".tar", ".tbz": ".tar", ".tbz2": ".tar", ".txz": ".tar"}
-_GZIP_OS = {0: "FAT", 3: "Unix", 6: "HPFS", 7: "Macintosh", 10: "TOPS-20", 11: "NTFS", 255: "unknown"}
-
-
-@dataclass
-class _Streams:
-    count: int = 0
-    truncated: bool = False
-    trailing_at: int | None = None  # offset of bytes after the last stream that start no new stream
 
 
 def analyze(item: Item, ctx: Context) -> Analysis:

@@ -21,9 +21,9 @@ from typing import Any, BinaryIO
 
 from restytriage import findings
 from restytriage.analysis import Analysis, Child, Context, Item
-from restytriage.analyzers.compressed import copy_range
-from restytriage.analyzers.zip import delivered_kind, listing, report_exhausted
 from restytriage.blob import OutOfTime, Sink
+from restytriage.containers import delivered_kind, listing, report_exhausted
+from restytriage.decoders import copy_range
 
 NAME = "iso"
 TYPES = frozenset({"iso"})

@@ -35,7 +35,7 @@ from restytriage.commandline import (
     program_name,
     raw_tokens,
 )
-from restytriage.identify import DOCUMENT_EXTENSIONS, EXECUTABLE_EXTENSIONS
+from restytriage.identify import DOCUMENT_EXTENSIONS, EXECUTABLE_EXTENSIONS, SCRIPT_EXTENSIONS
 from restytriage.lnkformat import (
     HAS_EXP_STRING,
     SHOW_COMMANDS,
@@ -140,7 +140,6 @@ SCRIPT_HOSTS = {
     "cpl": (_SYSTEM32 + "control.exe", '"' + _SYSTEM32 + 'control.exe" "{path}"{args}'),
 }
 ORIGINAL_FILE_NAMES = {"pwsh": "pwsh.dll"}  # PE OriginalFileName where it differs from the file name
-SCRIPT_EXTENSIONS = frozenset(["bat", "cmd", "ps1", "vbs", "vbe", "js", "jse", "wsf", "wsh", "hta", "sct"])
 TEMPLATE_EXTENSIONS = frozenset(
     [
         "dot",
