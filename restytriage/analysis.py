@@ -64,6 +64,12 @@ class Child:
     labels: list[str] = field(default_factory=list)
 
 
+def excerpt(text: str, limit: int = 160) -> str:
+    """One line of at most `limit` characters, for facts and evidence."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
 @dataclass
 class Analysis:
     analyzer: str

@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from restytriage.analysis import Analysis
+from restytriage.analysis import Analysis, excerpt
 
 MAX_LISTED = 200  # fields and DDE commands kept in the metadata
 URL = re.compile(r"""(?:https?|ftp)://[^\s'"<>()\\]{3,300}""", re.IGNORECASE)
@@ -149,9 +149,3 @@ def report_dde(out: Analysis, where: str, command: str, automatic: bool) -> None
     for url in URL.findall(command):
         add_link_iocs(out, url, where)
     out.flag(f"{out.analyzer}.dde_auto" if automatic else f"{out.analyzer}.dde", f"{where}: {excerpt(shown)}")
-
-
-def excerpt(text: str, limit: int = 160) -> str:
-    """One line of at most `limit` characters, for facts and evidence."""
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"

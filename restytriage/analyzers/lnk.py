@@ -19,7 +19,7 @@ import re
 from pathlib import PureWindowsPath
 from typing import Any
 
-from restytriage.analysis import Analysis, Child, Context, Item
+from restytriage.analysis import Analysis, Child, Context, Item, excerpt
 from restytriage.blob import slice_writer
 from restytriage.carve import Buffer, Carved, carve_embedded, gaps, is_blank
 from restytriage.commandline import (
@@ -304,8 +304,8 @@ def _describe_padding(text: str) -> str:
     controls = len(_CONTROL.findall(text))
     parts = [f"{controls} line break/control character(s)"] if controls else []
     if longest:
-        parts.append(f"{len(longest)} blanks after {_shorten(text[: text.find(longest)], 60)!r}")
-    after = _shorten(text[text.find(longest) + len(longest) :], 80) if longest else ""
+        parts.append(f"{len(longest)} blanks after {excerpt(text[: text.find(longest)], 60)!r}")
+    after = excerpt(text[text.find(longest) + len(longest) :], 80) if longest else ""
     return ", ".join(parts) + (f", then {after!r}" if after else "")
 
 
@@ -315,7 +315,7 @@ def _judge_target(
     path, program, extension = target["path"], view.program, extension_of(target["path"])
     finding = _program_finding(program, view.arguments)
     if finding:
-        out.flag(finding, f"{path} {_shorten(view.arguments, 200)}")
+        out.flag(finding, f"{path} {excerpt(view.arguments, 200)}")
     elif extension in SCRIPT_EXTENSIONS:
         out.flag("lnk.target_script_file", path)
     for item in meta.get("id_list") or []:
@@ -355,7 +355,7 @@ def _judge_target(
     minimised = show == 7 and (view.arguments.strip() or extension in SCRIPT_EXTENSIONS)
     if runs_code and (minimised or hidden_args):
         evidence = [f"ShowCommand {SHOW_COMMANDS.get(show, show)}"] if minimised else []
-        evidence += [_shorten(t, 120) for t in hidden_args[:2]]
+        evidence += [excerpt(t, 120) for t in hidden_args[:2]]
         out.flag("lnk.hidden_window", "; ".join(evidence))
 
 
@@ -424,14 +424,14 @@ def _judge_command(view: CommandView, layout: Layout, item: Item, out: Analysis)
     if view.decoded:
         out.flag(
             "lnk.encoded_powershell",
-            _shorten(view.decoded[0]["text"], 300),
+            excerpt(view.decoded[0]["text"], 300),
             details={"decoded": [d["text"][:4000] for d in view.decoded]},
         )
     for program, started_arguments in view.child_programs:
         name = program_name(expand_environment(program))
         finding = _program_finding(name, started_arguments)
         if finding and name != view.program:
-            out.flag(finding, f"started by the command: {program} {_shorten(started_arguments, 200)}")
+            out.flag(finding, f"started by the command: {program} {excerpt(started_arguments, 200)}")
     everything = "\n".join(text for _, text in view.texts)
     downloads = [_around(everything, m) for m in DOWNLOAD_CRADLE.finditer(everything)]
     downloads += [_around(everything, m) for m in REMOTE_EXECUTION.finditer(everything)]
@@ -441,7 +441,7 @@ def _judge_command(view: CommandView, layout: Layout, item: Item, out: Analysis)
     if ".lnk" in everything.lower() or (own_name and own_name in everything.lower()):
         out.flag(
             "lnk.reads_itself",
-            _shorten(next(t for _, t in view.texts if ".lnk" in t.lower() or own_name in t.lower()), 200),
+            excerpt(next(t for _, t in view.texts if ".lnk" in t.lower() or own_name in t.lower()), 200),
         )
     _judge_writes(view, out)
     _judge_opens(view, item, out)
@@ -465,7 +465,7 @@ def _judge_writes(view: CommandView, out: Analysis) -> None:
         if kind is None:
             continue
         written_kinds.add(kind)
-        evidence = f"{write.tool}: {_shorten(write.step, 200)} -> {write.destination} ({kind})"
+        evidence = f"{write.tool}: {excerpt(write.step, 200)} -> {write.destination} ({kind})"
         details = {
             "destination": write.destination,
             "source": write.source,
@@ -491,9 +491,9 @@ def _judge_writes(view: CommandView, out: Analysis) -> None:
                     r"(?i)\breg(?:\.exe)?\s+add\b|(?:set|new)-itemproperty", text
                 )
                 if writes_run_key:
-                    out.flag("lnk.autostart_write", f"{source}: {_shorten(text, 200)} (Run key)")
+                    out.flag("lnk.autostart_write", f"{source}: {excerpt(text, 200)} (Run key)")
                 else:
-                    out.flag("lnk.persistence_location", f"{kind} named in {source}: {_shorten(text, 200)}")
+                    out.flag("lnk.persistence_location", f"{kind} named in {source}: {excerpt(text, 200)}")
 
 
 def _judge_opens(view: CommandView, item: Item, out: Analysis) -> None:
@@ -544,12 +544,7 @@ def _tracker_iocs(meta: dict[str, Any], out: Analysis) -> None:
 
 def _around(text: str, match: re.Match[str], width: int = 60) -> str:
     """A match with some context on each side, on one line."""
-    return _shorten(text[max(0, match.start() - width) : match.end() + width], 2 * width + 40)
-
-
-def _shorten(text: str, limit: int = 160) -> str:
-    flat = re.sub(r"\s+", " ", text).strip()
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+    return excerpt(text[max(0, match.start() - width) : match.end() + width], 2 * width + 40)
 
 
 # --- Appended and embedded payloads ---------------------------------------------------------------
@@ -696,7 +691,7 @@ def _run_sigma(
             )
             out.flag(
                 f"lnk.sigma_{level}",
-                f"{match.title} ({match.level}) on {where}: {_shorten(event['CommandLine'], 160)}",
+                f"{match.title} ({match.level}) on {where}: {excerpt(event['CommandLine'], 160)}",
                 title=f"Sigma: {match.title}",
                 techniques=list(match.techniques),
                 details={
@@ -803,15 +798,15 @@ def _facts(
     if view.line:
         facts["command line"] = view.line if len(view.line) <= 4000 else view.line[:4000] + "…"
     if len(view.steps) > 1:
-        facts["steps"] = " ⏎ ".join(_shorten(s, 200) for s in view.steps[:12])
+        facts["steps"] = " ⏎ ".join(excerpt(s, 200) for s in view.steps[:12])
     if view.decoded:
-        facts["decoded PowerShell"] = _shorten(view.decoded[0]["text"], 500)
+        facts["decoded PowerShell"] = excerpt(view.decoded[0]["text"], 500)
     if view.writes:
         facts["writes"] = "; ".join(dict.fromkeys(w.destination for w in view.writes))
     if view.opens:
         facts["opens"] = "; ".join(dict.fromkeys(view.opens))
     if layout.strings.get("working_directory"):
-        facts["working directory"] = _shorten(layout.strings["working_directory"], 200)
+        facts["working directory"] = excerpt(layout.strings["working_directory"], 200)
     show = (meta.get("header") or {}).get("show_command")
     if show not in (None, 1):
         facts["window"] = SHOW_COMMANDS.get(show, f"value {show} (shown normally)")

@@ -31,10 +31,10 @@ from typing import Any
 from urllib.parse import unquote
 from xml.etree import ElementTree
 
-from restytriage.analysis import Analysis, Child, Context, Item
+from restytriage.analysis import Analysis, Child, Context, Item, excerpt
 from restytriage.blob import Blob
 from restytriage.identify import EXECUTABLE_TYPES, RISKY_OUTER
-from restytriage.links import URL, add_link_iocs, excerpt, judge_fields, report_dde
+from restytriage.links import URL, add_link_iocs, judge_fields, report_dde
 
 NAME = "ooxml"
 TYPES = frozenset({"ooxml"})

@@ -18,10 +18,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from restytriage.analysis import Analysis, Child, Context, Item
+from restytriage.analysis import Analysis, Child, Context, Item, excerpt
 from restytriage.blob import Blob
 from restytriage.identify import EXECUTABLE_TYPES, RISKY_OUTER
-from restytriage.links import URL, add_link_iocs, classify_target, excerpt
+from restytriage.links import URL, add_link_iocs, classify_target
 from restytriage.pdfformat import (
     ObjectWalk,
     collect_warnings,

@@ -15,9 +15,9 @@ import io
 import re
 from typing import Any
 
-from restytriage.analysis import Analysis, Child, Context, Item
+from restytriage.analysis import Analysis, Child, Context, Item, excerpt
 from restytriage.identify import EXECUTABLE_TYPES
-from restytriage.links import add_link_iocs, excerpt, judge_fields
+from restytriage.links import add_link_iocs, judge_fields
 
 NAME = "rtf"
 TYPES = frozenset({"rtf"})
