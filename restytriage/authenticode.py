@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
@@ -84,8 +84,8 @@ class Signature:
             "digest_algorithm": self.digest_algorithm,
             "signed_digest": self.signed_digest,
             "file_digest": self.file_digest,
-            "signer": _certificate_metadata(self.signer) if self.signer else None,
-            "chain": [_certificate_metadata(c) for c in self.chain],
+            "signer": asdict(self.signer) if self.signer else None,
+            "chain": [asdict(c) for c in self.chain],
             "countersigned": self.countersigned,
             "trusted_root": self.trusted_root,
         }
@@ -226,17 +226,6 @@ def _certificate(raw: dict[str, Any]) -> Certificate:
         not_after=_time(raw.get("not_after")),
         thumbprint=_text(raw.get("thumbprint")),
     )
-
-
-def _certificate_metadata(certificate: Certificate) -> dict[str, str]:
-    return {
-        "subject": certificate.subject,
-        "issuer": certificate.issuer,
-        "serial": certificate.serial,
-        "not_before": certificate.not_before,
-        "not_after": certificate.not_after,
-        "thumbprint": certificate.thumbprint,
-    }
 
 
 def _text(value: Any) -> str:
