@@ -115,6 +115,16 @@ def test_whole_sample_set_under_audit_hooks(
     assert list(tmp_path.iterdir()) == []  # every run's folder is gone
 
 
+def test_signature_trust_is_decided_offline(corpus: Path, audit: AuditLog) -> None:
+    """Chain building could reach for the network (AIA fetches, revocation lists): it must not."""
+    signed = corpus / "yara/tests/data/079a472d22290a94ebb212aa8015cdc8dd28a968c6b4d3b88acdd58ce2d3b885"
+    with audit.recording(refuse=_upx_only):
+        report = triage(signed)
+    assert not audit.of(*NETWORK, "ctypes."), audit.of(*NETWORK, "ctypes.")
+    (signature,) = report.root.metadata["pe"]["authenticode"]["signatures"]
+    assert signature["verified"] and signature["trusted_root"]  # the trust check did run
+
+
 def test_the_audit_hook_stops_each_way_out(audit: AuditLog) -> None:
     """The hook sees (and refuses, before anything happens) each route the proof above relies on."""
     import ctypes
