@@ -1,5 +1,7 @@
 """PE samples: small real PEs built with mingw and packed with UPX (committed in prebuilt/, rebuilt by
-prebuilt/build_c.sh), tampered-UPX variants derived from them here, and a side-loading pair.
+prebuilt/build_c.sh), two of them Authenticode-signed with throwaway test certificates
+(prebuilt/sign_c.sh), tampered-UPX and changed-after-signing variants derived from them here, and a
+side-loading pair.
 
 The binaries hold no working network or execution code: the proxy DLL only names the functions and
 the stage URL of the real thing, and the tools only checksum files. Tampering is done in code so the
@@ -68,6 +70,15 @@ def scramble_header(data: bytes) -> bytes:
     patched[at : at + 4] = b"\x0fRLK"
     patched[at + 4] = 0  # pack-header version
     patched[at + 31] = 0  # pack-header checksum
+    return bytes(patched)
+
+
+def patch_code(data: bytes) -> bytes:
+    """One byte of the first section's code changed, as a patcher would after signing: the file no
+    longer hashes to the digest its signature carries."""
+    (raw_offset,) = struct.unpack_from("<I", data, _section_headers(data)[0] + 20)
+    patched = bytearray(data)
+    patched[raw_offset + 0x10] ^= 0xFF
     return bytes(patched)
 
 
@@ -186,6 +197,35 @@ SAMPLES = [
         techniques=("T1027.009",),
         findings=("pe.embedded_executable",),
         facts=(("PE", "PE32 EXE, I386"), ("version info", "fsum.exe")),
+    ),
+    Sample(
+        name="c_fsum.selfsigned.exe",
+        build=lambda: prebuilt("c_fsum.selfsigned.exe"),
+        imitates="a tool Authenticode-signed with a self-signed certificate, as malware signs to look signed",
+        verdict="suspicious",
+        techniques=("T1553.002",),
+        findings=("pe.signature_self_signed",),
+        absent=("pe.signature_invalid", "pe.signature_untrusted"),
+        facts=(("signature", "Authenticode valid: Resty Tools Test Signing"),),
+    ),
+    Sample(
+        name="c_fsum.selfsigned_patched.exe",
+        build=lambda: patch_code(prebuilt("c_fsum.selfsigned.exe")),
+        imitates="the signed tool with one byte of code changed after signing",
+        verdict="suspicious",
+        techniques=("T1036.001", "T1553.002"),
+        findings=("pe.signature_invalid", "pe.signature_self_signed"),
+        facts=(("signature", "Authenticode INVALID"),),
+    ),
+    Sample(
+        name="c_sideload_host.testca.exe",
+        build=lambda: prebuilt("c_sideload_host.testca.exe"),
+        imitates="the side-loading host signed by a private CA's certificate that no root store trusts",
+        verdict="clean",
+        techniques=("T1553.002",),
+        findings=("pe.signature_untrusted",),
+        absent=("pe.signature_invalid", "pe.signature_self_signed"),
+        facts=(("signature", "issued by Resty Tools Test Root CA"),),
     ),
     Sample(
         name="c_sideload_pair.zip",
