@@ -631,8 +631,9 @@ def _package(ole: Any, stream: str, ctx: Context, out: Analysis, objects: list[d
     what = f"link to {package.temp_path or package.src_path!r}" if linked else f"{len(package.data):,} bytes"
     out.flag(finding, f"{label!r} from {package.src_path!r} ({what})")
     out.ioc("filename", label, "OLE Package")
-    for location in {package.src_path, package.temp_path} - {None, ""}:
-        out.ioc("filepath", str(location), "OLE Package path")
+    for location in dict.fromkeys([package.src_path, package.temp_path]):  # source first, each once
+        if location:
+            out.ioc("filepath", str(location), "OLE Package path")
 
 
 def _is_object(storage: str, streams: dict[str, int]) -> bool:
