@@ -422,9 +422,10 @@ class ScanResult:
         return max(verdicts, key=VERDICT_RANK.__getitem__, default="clean")
 
 
-def jsonl_line(outcome: Outcome) -> bytes:
-    head = {
-        "path": outcome.entry.paths[0],
+def _file_record(outcome: Outcome, head: dict[str, Any]) -> bytes:
+    """One file's JSON object: `head`, the outcome's fields, then its report copied as the JSON it
+    already is (never decoded and encoded again)."""
+    head |= {
         "paths": outcome.entry.paths,
         "sha256": outcome.entry.sha256,
         "status": outcome.status,
@@ -432,8 +433,11 @@ def jsonl_line(outcome: Outcome) -> bytes:
         "seconds": round(outcome.seconds, 3),
     }
     body = json.dumps(head, ensure_ascii=False)[:-1].encode()
-    report = outcome.report_json or b"null"
-    return body + b', "report": ' + report + b"}\n"
+    return body + b', "report": ' + (outcome.report_json or b"null") + b"}"
+
+
+def jsonl_line(outcome: Outcome) -> bytes:
+    return _file_record(outcome, {"path": outcome.entry.paths[0]}) + b"\n"
 
 
 def scan(
@@ -449,6 +453,7 @@ def scan(
     worker_memory: int = DEFAULT_WORKER_MEMORY,
     min_verdict: str = "clean",
     rehash: bool = False,
+    keep_reports: bool = True,
     on_listed: Callable[[int, int], None] | None = None,
     on_result: Callable[[Outcome], None] | None = None,
 ) -> ScanResult:
@@ -456,6 +461,8 @@ def scan(
 
     `min_verdict` filters what goes to `jsonl` (files without a report always do), not what is cached.
     `rehash` reads every file even where the cache vouches for its content by its unchanged signature.
+    Without `keep_reports` an outcome keeps only its gist once the report is streamed and cached: a
+    scan of 100,000 files would otherwise hold every report (tens of KB each) until the end.
     """
     from restytriage.cache import open_cache, rules_fingerprint
 
@@ -492,6 +499,9 @@ def scan(
             )
         if on_result:
             on_result(outcome)
+        if not keep_reports and outcome.report_json is not None:
+            outcome.gist()
+            outcome.report_json = None
 
     to_run = []
     seen_again: list[FileEntry] = []
@@ -529,13 +539,14 @@ def scan(
     return ScanResult(outcomes, skipped, started, time.time(), warnings, interrupted)
 
 
-def batch_document(result: ScanResult) -> dict[str, Any]:
-    """The `--json` document of a scan (its own small, versioned layout; see docs/schema.md)."""
+def write_batch_document(result: ScanResult, files: Sequence[Outcome], out: IO[bytes]) -> None:
+    """The `--json` document of a scan (its own small, versioned layout; see docs/schema.md) listing
+    `files`, written one file at a time so that no scan, however large, is held whole in memory."""
     counts: dict[str, int] = {}
     for outcome in result.outcomes:
         key = outcome.verdict or outcome.status
         counts[key] = counts.get(key, 0) + 1
-    return {
+    head = {
         "batch_schema_version": BATCH_SCHEMA_VERSION,
         "tool": {"name": "restytriage", "version": __version__},
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(result.started)),
@@ -544,15 +555,8 @@ def batch_document(result: ScanResult) -> dict[str, Any]:
         "counts": counts,
         "skipped": [{"path": s.path, "reason": s.reason} for s in result.skipped],
         "warnings": result.warnings,
-        "files": [
-            {
-                "paths": o.entry.paths,
-                "sha256": o.entry.sha256,
-                "status": o.status,
-                "reason": o.reason,
-                "seconds": round(o.seconds, 3),
-                "report": o.decoded(),
-            }
-            for o in result.outcomes
-        ],
     }
+    out.write(json.dumps(head, ensure_ascii=False)[:-1].encode() + b', "files": [')
+    for index, outcome in enumerate(files):
+        out.write((b", " if index else b"") + _file_record(outcome, {}))
+    out.write(b"]}")

@@ -317,6 +317,7 @@ def scan(
                 worker_memory=worker_memory_mb << 20,
                 min_verdict=min_verdict,
                 rehash=rehash,
+                keep_reports=any(out is not None for out in (json_out, html, stix, iocs)),
                 on_listed=progress.listed,
                 on_result=progress.advance,
             )
@@ -331,21 +332,16 @@ def scan(
 
 
 def _write_batch_outputs(result, min_verdict, json_out, html, stix, iocs, iocs_format, live_iocs) -> None:
-    import json
 
-    from restytriage.batch import batch_document
+    from restytriage.batch import write_batch_document
     from restytriage.model import from_json
     from restytriage.render.exports import write_exports
     from restytriage.render.summary import visible
 
     shown = visible(result.outcomes, min_verdict)
     if json_out is not None:
-        document = batch_document(result)
-        kept = {id(o) for o in shown}
-        document["files"] = [
-            f for f, o in zip(document["files"], result.outcomes, strict=True) if id(o) in kept
-        ]
-        json_out.write_text(json.dumps(document, ensure_ascii=False), "utf-8")
+        with open(json_out, "wb") as out:
+            write_batch_document(result, shown, out)
     if html is None and stix is None and iocs is None:
         return  # nothing to export: decoding every report (~0.4 ms each) would be wasted
     reports = [from_json(o.report_json) for o in shown if o.report_json is not None]

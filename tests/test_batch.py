@@ -419,3 +419,45 @@ def test_a_worker_freezes_its_rules_and_stops_rechecking_the_folders(tmp_path: P
         sigma.clear_memory_cache()
     assert "third_word" in {i.name for i in rules.ruleset_for(config).infos}
     assert len(sigma.load_rules(sigma.rule_dirs_for(config)).rules) == 2
+
+
+def test_without_outputs_that_need_them_reports_are_not_kept_to_the_end(tmp_path: Path) -> None:
+    inbox = quarantine(tmp_path)
+    lines = tmp_path / "out.jsonl"
+    with open(lines, "wb") as stream:
+        result = scan([inbox], CONFIG, workers=1, exclude=["*.tmp"], jsonl=stream, keep_reports=False)
+    assert all(o.report_json is None for o in result.outcomes)
+    lnk = next(o for o in result.outcomes if o.entry.paths[0].endswith(".lnk"))
+    gist = lnk.gist()
+    assert gist is not None and gist.verdict == "suspicious" and gist.reasons  # what summaries read
+    assert len(lines.read_text().splitlines()) == 2  # the reports went out as they came
+    kept = scan([inbox], CONFIG, workers=1, exclude=["*.tmp"])
+    assert all(o.report_json for o in kept.outcomes)
+
+
+def test_scan_and_report_write_the_batch_document(tmp_path: Path) -> None:
+    """`--json` is streamed a file at a time, each report copied as is: it must still be one valid
+    document, list only the files at or above --min-verdict, and count them all."""
+    import jsonschema
+    from typer.testing import CliRunner
+
+    from restytriage.cli import app
+
+    inbox = quarantine(tmp_path)
+    db, document = tmp_path / "cache.db", tmp_path / "batch.json"
+    args = ["scan", str(inbox), "--exclude", "*.tmp", "--workers", "1", "--cache", str(db)]
+    result = CliRunner().invoke(app, [*args, "--json", str(document), "--min-verdict", "suspicious"])
+    assert result.exit_code == 10, result.output
+    batch = json.loads(document.read_text("utf-8"))
+    assert batch["batch_schema_version"] == "1.0" and batch["counts"] == {"suspicious": 1, "clean": 1}
+    (listed,) = batch["files"]
+    assert listed["paths"][0].endswith("invoice.pdf.lnk") and listed["status"] == "ok"
+    schema = json.loads((Path(__file__).parents[1] / "docs" / "report.schema.json").read_text())
+    jsonschema.validate(listed["report"], schema)
+    rebuilt = tmp_path / "rebuilt.json"
+    result = CliRunner().invoke(app, ["report", "--from", str(db), "--json", str(rebuilt)])
+    assert result.exit_code == 10, result.output
+    again = json.loads(rebuilt.read_text("utf-8"))
+    assert {f["sha256"]: f["report"]["verdict"] for f in again["files"]} == {
+        f.entry.sha256: f.verdict for f in scan([inbox], CONFIG, exclude=["*.tmp"], cache_path=db).outcomes
+    }
