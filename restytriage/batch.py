@@ -17,6 +17,7 @@ import json
 import multiprocessing as mp
 import os
 import queue
+import shutil
 import stat
 import sys
 import time
@@ -274,7 +275,10 @@ def _freeze_long_lived() -> None:
     gc.freeze()
 
 
-def _worker(tasks: Any, results: Any, config: Config, memory: int, work: Work) -> None:
+def _worker(tasks: Any, results: Any, config: Config, memory: int, work: Work, temp_root: str) -> None:
+    import tempfile
+
+    tempfile.tempdir = temp_root  # the parent removes it if it has to kill this worker mid-file
     _limit_memory(memory)
     with contextlib.suppress(Exception):  # a bad rule pack shows in each report, not as a dead worker
         _warm_up(config)
@@ -297,6 +301,7 @@ def _worker(tasks: Any, results: Any, config: Config, memory: int, work: Work) -
 class _Slot:
     process: Any
     tasks: Any
+    temp_root: str  # the worker's temp folder: every run's spilled children and upx copies
     current: FileEntry | None = None
     started: float = 0.0  # when the file was handed over, then when the worker said it began
     running: bool = False
@@ -317,19 +322,27 @@ class LocalPool:
         self._hard_limit = config.limits.max_seconds + GRACE_SECONDS
 
     def _start(self) -> _Slot:
+        import tempfile
+
         tasks = self._context.SimpleQueue()
+        temp_root = tempfile.mkdtemp(prefix="restytriage-worker-")
         process = self._context.Process(
-            target=_worker, args=(tasks, self._results, self._config, self._memory, self._work), daemon=True
+            target=_worker,
+            args=(tasks, self._results, self._config, self._memory, self._work, temp_root),
+            daemon=True,
         )
         process.start()
-        return _Slot(process, tasks)
+        return _Slot(process, tasks, temp_root)
 
     def _replace(self, slot: _Slot) -> None:
+        """Kill the worker (a hung or dead one never cleaned up its run) and start another."""
         if slot.process.is_alive():
             slot.process.kill()
         slot.process.join(5)
+        shutil.rmtree(slot.temp_root, ignore_errors=True)
         fresh = self._start()
-        slot.process, slot.tasks, slot.current, slot.running = fresh.process, fresh.tasks, None, False
+        slot.process, slot.tasks, slot.temp_root = fresh.process, fresh.tasks, fresh.temp_root
+        slot.current, slot.running = None, False
 
     def _hand_out(self, pending: list[FileEntry]) -> int:
         """Give each idle worker its next file; returns how many were handed out."""
@@ -377,12 +390,12 @@ class LocalPool:
                     entry = slot.current
                     self._replace(slot)
                     busy -= 1
-                    yield Outcome(
-                        entry,
-                        "timeout",
-                        reason=f"no result after {self._hard_limit:g}s",
-                        seconds=now - slot.started,
+                    reason = (
+                        f"no result after {self._hard_limit:g}s"
+                        if slot.running
+                        else f"the worker did not start it within {WARM_UP_SECONDS:g}s (imports, rules)"
                     )
+                    yield Outcome(entry, "timeout", reason=reason, seconds=now - slot.started)
 
     def close(self) -> None:
         for slot in self._slots:
@@ -393,6 +406,7 @@ class LocalPool:
                 if slot.process.is_alive():
                     slot.process.kill()
             slot.process.join(2)
+            shutil.rmtree(slot.temp_root, ignore_errors=True)
 
 
 def outcome_of(

@@ -1,7 +1,8 @@
 """The embedded report cache: SQLite (standard library), one row per (sha256, engine, rules).
 
 A re-run skips files whose content, engine version and rule set are unchanged; changing the rules or
-upgrading the tool invalidates naturally because both are part of the key. The paths table also keeps
+upgrading the tool invalidates naturally because both are part of the key (so do other limits or
+passwords: see `rules_fingerprint`). The paths table also keeps
 each path's (device, inode, size, mtime, ctime) from when it was hashed, so an unchanged file is not
 even read again. Each result is committed
 as it arrives (WAL mode), so Ctrl-C loses at most the files in flight. A cache that cannot be written
@@ -41,22 +42,15 @@ def default_db() -> Path:
     return cache_dir() / "cache.sqlite3"
 
 
-def _rule_folders(config: Config) -> list[Path]:
+def rules_fingerprint(config: Config) -> str:
+    """Everything besides the content and the engine that decides a report: the YARA and Sigma rule
+    files the run would load (as each loader keys its own set: pack files, includes outside their
+    folder and all), the limits, and the passwords tried on encrypted content."""
     from restytriage import rules, sigma
 
-    folders = list(config.yara_dirs) + list(config.sigma_dirs)
-    if config.builtin_rules:
-        folders = [rules.builtin_rule_dir(), *sigma.default_rule_dirs(), *folders]
-    return folders
-
-
-def rules_fingerprint(config: Config) -> str:
-    """Hash of every rule file the run would load (names and contents) and of the limits."""
     digest = hashlib.sha256(repr(config.limits).encode())
-    for folder in _rule_folders(config):
-        for path in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
-            digest.update(str(path.relative_to(folder)).encode() + b"\0")
-            digest.update(hashlib.sha256(path.read_bytes()).digest())
+    digest.update(b"\0".join(p.encode("utf-8", "surrogatepass") for p in config.all_passwords))
+    digest.update(rules.set_key(config).encode() + sigma.set_key(sigma.rule_dirs_for(config)).encode())
     return digest.hexdigest()[:32]
 
 
@@ -80,10 +74,18 @@ class ReportCache:
         """Each path's recorded signature and the sha256 its content had then."""
         if self._db is None:
             return {}
-        rows = self._db.execute(
-            f"SELECT path, sha256, {', '.join(SIGNATURE_COLUMNS)} FROM paths WHERE mtime_ns IS NOT NULL"
-        )
-        return {path: (tuple(rest), sha256) for path, sha256, *rest in rows}  # type: ignore[misc]
+        try:
+            rows = self._db.execute(
+                f"SELECT path, sha256, {', '.join(SIGNATURE_COLUMNS)} FROM paths WHERE mtime_ns IS NOT NULL"
+            ).fetchall()
+        except sqlite3.Error as err:  # a damaged database: hash everything, scan without it
+            self._disable(err)
+            return {}
+        return {
+            path: (tuple(rest), sha256)  # type: ignore[misc]
+            for path, sha256, *rest in rows
+            if isinstance(path, str) and isinstance(sha256, str) and all(isinstance(v, int) for v in rest)
+        }
 
     def _write_paths(self, sha256: str, paths: Iterable[str], signatures: Mapping[str, Signature]) -> None:
         assert self._db is not None
@@ -98,11 +100,18 @@ class ReportCache:
         so a re-run need not decode the report to sort and count it."""
         if self._db is None:
             return None
-        row = self._db.execute(
-            "SELECT report, verdict, score FROM reports WHERE sha256=? AND engine=? AND rules=?",
-            (sha256, self.engine, self.rules),
-        ).fetchone()
-        return (zlib.decompress(row[0]), row[1], row[2]) if row else None
+        try:
+            row = self._db.execute(
+                "SELECT report, verdict, score FROM reports WHERE sha256=? AND engine=? AND rules=?",
+                (sha256, self.engine, self.rules),
+            ).fetchone()
+        except sqlite3.Error as err:
+            self._disable(err)
+            return None
+        try:
+            return (zlib.decompress(row[0]), str(row[1]), int(row[2])) if row else None
+        except (zlib.error, TypeError, ValueError):  # a damaged row: analyse the file again
+            return None
 
     def put(
         self,
@@ -149,7 +158,7 @@ class ReportCache:
             self._disable(err)
 
     def _disable(self, err: sqlite3.Error) -> None:
-        self.warning = f"cache disabled after a write error: {err}"
+        self.warning = f"cache disabled after an error: {err}"
         self.close()
 
     def entries(self, current_only: bool = True) -> Iterator[tuple[list[str], bytes]]:

@@ -4,7 +4,9 @@ that claim its type; children re-enter the same queue under the limits. It knows
 
 from __future__ import annotations
 
+import os
 import signal
+import stat
 import threading
 import time
 from collections import deque
@@ -52,10 +54,10 @@ class _Task:
 def triage(path: Path, config: Config | None = None) -> Report:
     """Analyse one file on disk (read in place, never modified)."""
     path = Path(path)
+    if not stat.S_ISREG(os.stat(path).st_mode):  # before opening: opening a FIFO would block forever
+        raise IsADirectoryError(f"{path} is not a regular file")
     with open(path, "rb"):  # fail early, with the OS's reason, if it cannot be read
         pass
-    if not path.is_file():
-        raise IsADirectoryError(f"{path} is not a regular file")
     return triage_blob(Blob(path=path), path.name, config)
 
 
@@ -146,6 +148,8 @@ def _analyze(task: _Task, node: Node, ctx: Context) -> list[Child]:
     )
     children: list[Child] = []
     for module in analyzers.for_type(node.type):
+        if any(f.id == "limit.time" for f in node.findings):
+            break  # an analyzer ran out of time and reported what it had: nothing more runs here
         ctx.limit_hits = []
         try:
             with _time_box(ctx):

@@ -587,6 +587,12 @@ def load_rules(extra: Sequence[Path] = (), builtin: bool = True, use_disk_cache:
         return ruleset
 
 
+def set_key(config: Config) -> str:
+    """The key of the rule set this config loads (every file it reaches, includes too), without
+    compiling it."""
+    return _plan(rule_folders(config.yara_dirs, config.builtin_rules)).key
+
+
 def ruleset_for(config: Config) -> RuleSet:
     return load_rules(config.yara_dirs, builtin=config.builtin_rules)
 

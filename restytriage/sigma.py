@@ -169,6 +169,12 @@ def load_rules(dirs: Sequence[Path]) -> RuleSet:
     return ruleset
 
 
+def set_key(dirs: Sequence[Path]) -> str:
+    """The key of the rule files below `dirs` (paths and contents), without parsing them."""
+    files = [path for d in map(str, dirs) if os.path.isdir(d) for path, _, _ in _scan(d)]
+    return _disk_key([(path, _read(path)) for path in files])
+
+
 def freeze(dirs: Sequence[Path]) -> RuleSet:
     """Load the rules below `dirs` and keep them as they are now for the rest of this process, without
     the stat walk each load does to notice edited files: batch workers evaluate one rule set for a

@@ -125,6 +125,17 @@ def hang_on_lnk(path: str, sha256: str, config: Config):
     return "ok", b'{"verdict": "clean", "score": 0}', ""
 
 
+def spill_then_hang_on_lnk(path: str, sha256: str, config: Config):
+    import tempfile
+
+    folder = tempfile.mkdtemp(prefix="restytriage-")  # where a run spills large children
+    (Path(folder) / "blob-000001.bin").write_bytes(b"spilled child")
+    Path(path + ".where").write_text(folder)
+    if path.endswith(".lnk"):
+        time.sleep(60)
+    return "ok", b'{"verdict": "clean", "score": 0}', ""
+
+
 @pytest.mark.parametrize(("work", "status"), [(crash_on_lnk, "crash"), (hang_on_lnk, "timeout")])
 def test_a_crashing_or_hanging_file_costs_only_itself(tmp_path: Path, work, status: str) -> None:
     entries, _ = collect([quarantine(tmp_path)], exclude=["*.tmp"])
@@ -461,3 +472,53 @@ def test_scan_and_report_write_the_batch_document(tmp_path: Path) -> None:
     assert {f["sha256"]: f["report"]["verdict"] for f in again["files"]} == {
         f.entry.sha256: f.verdict for f in scan([inbox], CONFIG, exclude=["*.tmp"], cache_path=db).outcomes
     }
+
+
+def test_the_cache_key_covers_passwords_pack_files_and_includes(tmp_path: Path) -> None:
+    """A re-run with a password, an edited single-file pack or an edited include outside the pack's
+    folder must not get the old report back."""
+    base = Config(builtin_rules=False)
+    assert rules_fingerprint(Config(passwords=("s3cret",))) != rules_fingerprint(Config())
+    pack = tmp_path / "pack.yar"
+    shared = tmp_path / "shared" / "strings.yar"
+    shared.parent.mkdir()
+    shared.write_text('rule shared_word { strings: $a = "alpha" condition: $a }\n')
+    pack.write_text(f'include "{shared}"\nrule own_word {{ strings: $b = "beta" condition: $b }}\n')
+    with_pack = Config(yara_dirs=(pack,), builtin_rules=False)
+    before = rules_fingerprint(with_pack)
+    assert before != rules_fingerprint(base)
+    shared.write_text('rule shared_word { strings: $a = "gamma" condition: $a }\n')
+    after_include = rules_fingerprint(with_pack)
+    assert after_include != before
+    pack.write_text(pack.read_text().replace("beta", "delta"))
+    assert rules_fingerprint(with_pack) not in (before, after_include)
+
+
+def test_a_damaged_cache_row_is_analysed_again(tmp_path: Path) -> None:
+    inbox = quarantine(tmp_path)
+    db = tmp_path / "cache.db"
+    scan([inbox], CONFIG, workers=1, exclude=["*.tmp"], cache_path=db)
+    connection = sqlite3.connect(db)
+    connection.execute("UPDATE reports SET report = x'00ff00ff'")
+    connection.commit()
+    connection.close()
+    again = scan([inbox], CONFIG, workers=1, exclude=["*.tmp"], cache_path=db)
+    assert {o.status for o in again.outcomes} == {"ok"} and not again.warnings
+
+
+def test_a_killed_worker_leaves_no_temp_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hung worker is killed mid-file, so its run never cleans up: the pool removes its folder."""
+    from restytriage import batch
+
+    inbox = quarantine(tmp_path)
+    entries, _ = collect([inbox], exclude=["*.tmp"])
+    monkeypatch.setattr(batch, "GRACE_SECONDS", 0.5)
+    pool = LocalPool(1, Config(limits=Limits(max_seconds=0.5)), work=spill_then_hang_on_lnk)
+    try:
+        outcomes = {Path(o.entry.paths[0]).name: o.status for o in pool.run(entries)}
+    finally:
+        pool.close()
+    assert outcomes["invoice.pdf.lnk"] == "timeout" and "ok" in outcomes.values()
+    spilled = [Path((inbox / name).read_text()) for name in ("invoice.pdf.lnk.where", "notes.txt.where")]
+    assert all(folder.name.startswith("restytriage-") for folder in spilled)
+    assert [folder for folder in spilled if folder.exists()] == []

@@ -225,3 +225,30 @@ def test_a_triage_imports_only_the_analyzers_its_types_need(tmp_path: Path) -> N
         for _ in range(2)  # the first run may build the analyzer index; the second must use it
     ]
     assert runs[1].stdout.strip() == "['names', 'yara']"
+
+
+def test_every_declared_technique_is_a_current_attack_technique() -> None:
+    """ATT&CK retires and merges ids (T1574.002 became part of T1574.001 in v17): a stale id shows as
+    "unknown technique" in reports and drops out of the STIX export."""
+    from restytriage import attack
+
+    stale = {
+        (finding_id, technique)
+        for finding_id, definition in findings.definitions().items()
+        for technique in definition.techniques
+        if attack.stix_id(technique) is None
+    }
+    assert stale == set()
+
+
+def test_a_fifo_is_refused_without_opening_it(tmp_path: Path) -> None:
+    """Opening a FIFO for reading blocks until a writer comes: it must be refused before that."""
+    import subprocess
+    import sys
+
+    fifo = tmp_path / "inbox.lnk"
+    os.mkfifo(fifo)
+    done = subprocess.run(
+        [sys.executable, "-m", "restytriage", "triage", str(fifo)], capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 1 and "not a regular file" in " ".join(done.stderr.split()), done.stderr

@@ -542,5 +542,5 @@ def test_committed_samples_through_the_engine() -> None:
         Path(__file__).resolve().parents[1] / "restytriage" / "samples" / "prebuilt" / "go_stager.dll"
     )
     assert report.verdict == "malicious"
-    assert {"T1105", "T1574.002", "T1071.001"} <= {t.id for t in report.techniques}
+    assert {"T1105", "T1574.001", "T1071.001"} <= {t.id for t in report.techniques}
     assert report.root.facts["Go module"] == STAGER_MODULE

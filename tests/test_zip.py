@@ -522,3 +522,16 @@ def test_gzip_bomb_and_truncation() -> None:
     report = triage_bytes(cut, "x.gz")
     assert "compressed.damaged" in ids(report) and "partial" in report.root.children[0].labels
     assert_no_crash(report)
+
+
+def test_the_child_limit_extracts_exactly_that_many_members() -> None:
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as writer:
+        for index in range(5):
+            writer.writestr(f"m{index}.txt", f"member {index}\n")
+    report = triage_bytes(archive.getvalue(), "five.zip", Config(limits=Limits(max_children=2)))
+    statuses = [row["status"] for row in report.root.metadata["zip"]["member_list"]]
+    assert statuses[:3] == ["extracted", "extracted", "not extracted: the child limit was reached"]
+    assert [c.name for c in report.root.children] == ["m0.txt", "m1.txt"]
+    (limit,) = [f for f in report.root.findings if f.id == "limit.children"]
+    assert limit.evidence == "only the first 2 members were extracted"

@@ -237,14 +237,19 @@ class _Archive:
                 row["status"] = f"same data as member #{seen_data[key]}"
                 continue
             seen_data[key] = entry.index
-            if len(self.out.children) > limit or self.ctx.exhausted:
+            if len(self.out.children) >= limit or self.ctx.exhausted:
+                full = len(self.out.children) >= limit
                 self.stopped = (
-                    "the child limit was reached"
-                    if len(self.out.children) > limit
-                    else "the total unpacked-size limit was reached"
+                    "the child limit was reached" if full else "the total unpacked-size limit was reached"
                 )
                 row["status"] = f"not extracted: {self.stopped}"
-                if self.ctx.exhausted:
+                if full:
+                    self.out.findings.append(
+                        findings.make(
+                            "limit.children", NAME, f"only the first {limit} members were extracted"
+                        )
+                    )
+                else:
                     report_exhausted(self.ctx, self.out, "archive members")
                 continue
             self._unpack(entry, row)

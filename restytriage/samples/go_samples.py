@@ -212,7 +212,7 @@ _STAGER_DLL_FACTS = (
     ("Go functions", "main.decodeConfig"),
     ("Go functions", "main.sideloadEntry"),
 )
-_STAGER_DLL_TECHNIQUES = ("T1105", "T1574.002", "T1071.001")
+_STAGER_DLL_TECHNIQUES = ("T1105", "T1574.001", "T1071.001")
 
 SAMPLES = [
     Sample(
