@@ -243,13 +243,16 @@ def _warm_up(config: Config) -> None:
     sigma.freeze(sigma.rule_dirs_for(config))
 
 
-def triage_to_json(path: str, expected_sha256: str, config: Config) -> tuple[str, bytes | None, str]:
-    """(status, report JSON, reason) for one file; shared by local workers and Dask tasks."""
-    from restytriage.engine import triage
+def triage_to_json(
+    path: str, expected_sha256: str, config: Config, data: bytes | None = None
+) -> tuple[str, bytes | None, str]:
+    """(status, report JSON, reason) for one file, read at `path` or, for a Dask worker that cannot
+    see the client's files, from the `data` read there; shared by local workers and Dask tasks."""
+    from restytriage.engine import triage, triage_bytes
     from restytriage.model import to_json
 
     try:
-        report = triage(Path(path), config)
+        report = triage(Path(path), config) if data is None else triage_bytes(data, Path(path).name, config)
         if report.file.sha256 != expected_sha256:  # the engine hashes the file anyway: no second pass
             return "error", None, "file changed since it was listed"
         return "ok", to_json(report), ""

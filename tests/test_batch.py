@@ -522,3 +522,41 @@ def test_a_killed_worker_leaves_no_temp_files(tmp_path: Path, monkeypatch: pytes
     spilled = [Path((inbox / name).read_text()) for name in ("invoice.pdf.lnk.where", "notes.txt.where")]
     assert all(folder.name.startswith("restytriage-") for folder in spilled)
     assert [folder for folder in spilled if folder.exists()] == []
+
+
+def slow_triage(path: str, sha256: str, config: Config, data: bytes | None = None):
+    if path.endswith(".lnk"):
+        time.sleep(4)
+    return "ok", b'{"verdict": "clean", "score": 0}', ""
+
+
+def test_a_cluster_without_the_files_gets_their_bytes_checked_and_a_hang_costs_one_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    distributed = pytest.importorskip("distributed")
+    from restytriage import cluster
+
+    inbox = quarantine(tmp_path)
+    (inbox / "agenda.txt").write_bytes(b"agenda\n")
+    entries, _ = collect([inbox], exclude=["*.tmp"])
+    (inbox / "notes.txt").unlink()  # the first path of the notes content: vanished
+    (inbox / "agenda.txt").write_bytes(b"agenda, revised\n")  # changed since it was listed
+    monkeypatch.setattr(cluster, "_sees", lambda path, sha256: False)  # workers see no shared files
+    with distributed.LocalCluster(
+        n_workers=1, processes=False, protocol="tcp", host="127.0.0.1", dashboard_address=None
+    ) as local:
+        outcomes = {
+            Path(o.entry.paths[0]).name: (o.status, o.reason)
+            for o in cluster.run_on_cluster(local.scheduler_address, entries, CONFIG)
+        }
+        assert outcomes["agenda.txt"] == ("error", "file changed since it was listed")
+        assert outcomes["notes.txt"] == ("error", "unreadable: No such file or directory")
+        assert outcomes["invoice.pdf.lnk"][0] == "ok"
+        monkeypatch.setattr(cluster, "triage_to_json", slow_triage)
+        monkeypatch.setattr(cluster, "GRACE_SECONDS", 0.2)
+        hasty = Config(limits=Limits(max_seconds=0.3))
+        slow = {
+            Path(o.entry.paths[0]).name: o.status
+            for o in cluster.run_on_cluster(local.scheduler_address, entries, hasty)
+        }
+    assert slow["invoice.pdf.lnk"] == "timeout"
