@@ -162,14 +162,16 @@ class ReportCache:
         self.close()
 
     def entries(self, current_only: bool = True) -> Iterator[tuple[list[str], bytes]]:
-        """Every cached report with the paths it was seen at (for `report --from`)."""
+        """Every cached report with the paths it was seen at (for `report --from`): those of this
+        engine and rule set, or with `current_only` False the newest report of each content."""
         if self._db is None:
             return
         where, args = ("WHERE engine=? AND rules=?", (self.engine, self.rules)) if current_only else ("", ())
         rows = self._db.execute(
             f"SELECT sha256, report FROM reports {where} ORDER BY stored", args
         ).fetchall()
-        for sha256, blob in rows:
+        newest = dict(rows)  # later (newer) rows of one content replace earlier ones
+        for sha256, blob in newest.items():
             paths = [
                 p
                 for (p,) in self._db.execute("SELECT path FROM paths WHERE sha256=? ORDER BY path", (sha256,))

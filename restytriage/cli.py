@@ -362,28 +362,37 @@ def report(
     ] = None,
     min_verdict: VerdictChoice = "clean",
     all_versions: Annotated[
-        bool, typer.Option("--all", help="Include reports from other engine or rule versions.")
+        bool,
+        typer.Option(
+            "--all", help="Any engine or rule version: the newest report of each file, whatever made it."
+        ),
     ] = False,
+    rules: RulesOption = None,
+    sigma: SigmaOption = None,
+    password: PasswordOption = None,
+    max_depth: MaxDepthOption = None,
+    max_seconds: MaxSecondsOption = None,
     html: HtmlOption = None,
     stix: StixOption = None,
     iocs: IocsOption = None,
     iocs_format: IocFormatOption = "csv",
     live_iocs: LiveIocsOption = False,
 ) -> None:
+    """The reports a scan with the same rule, password and limit options stored (or, with --all, the
+    newest of each file)."""
     import time
 
     from rich.console import Console
 
     from restytriage.batch import FileEntry, ScanResult, jsonl_line, outcome_of
     from restytriage.cache import ReportCache, rules_fingerprint
-    from restytriage.config import Config
     from restytriage.render.summary import render_summary, visible
 
     _check_verdict(min_verdict)
     _check_ioc_format(iocs_format)
     if not from_db.is_file():
         raise CliError(f"no such cache: {from_db}")
-    store = ReportCache(from_db, rules_fingerprint(Config()))
+    store = ReportCache(from_db, rules_fingerprint(_config(rules, sigma, password, max_depth, max_seconds)))
     try:
         outcomes = []
         for paths, blob in store.entries(current_only=not all_versions):

@@ -185,7 +185,7 @@ def _time_box(ctx: Context) -> Iterator[None]:
 
     A SIGALRM timer raises OutOfTime inside it at the file's deadline, which no `except Exception` in
     the analyzer or its libraries can swallow. Only possible in the main
-    thread (the CLI and batch workers); elsewhere, e.g. Dask threads, the batch hard limit still holds.
+    thread (the CLI and batch workers); in Dask threads the cluster client gives the task up instead.
     """
     remaining = ctx.deadline - time.monotonic()
     if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):

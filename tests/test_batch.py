@@ -560,3 +560,26 @@ def test_a_cluster_without_the_files_gets_their_bytes_checked_and_a_hang_costs_o
             for o in cluster.run_on_cluster(local.scheduler_address, entries, hasty)
         }
     assert slow["invoice.pdf.lnk"] == "timeout"
+
+
+def test_report_from_the_cache_matches_the_scan_options_and_lists_each_file_once(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from restytriage.cli import app
+
+    inbox = quarantine(tmp_path)
+    db, out = tmp_path / "cache.db", tmp_path / "batch.json"
+    base = ["--exclude", "*.tmp", "--workers", "1", "--cache", str(db)]
+    for extra in ([], ["--max-seconds", "60"]):  # the same files under two rule-and-limit keys
+        assert CliRunner().invoke(app, ["scan", str(inbox), *base, *extra]).exit_code == 10
+
+    def files(*options: str) -> list[str]:
+        result = CliRunner().invoke(app, ["report", "--from", str(db), "--json", str(out), *options])
+        assert result.exit_code in (0, 10), result.output
+        return sorted(Path(f["paths"][0]).name for f in json.loads(out.read_text())["files"])
+
+    both = ["copy-of-notes.txt", "invoice.pdf.lnk"]
+    assert files() == both
+    assert files("--max-seconds", "60") == both
+    assert files("--max-seconds", "30") == []
+    assert files("--all") == both  # not one entry per rule set
