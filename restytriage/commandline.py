@@ -104,7 +104,8 @@ CMD_BUILTINS = frozenset(
 
 _ENV_VAR = re.compile(r"%([A-Za-z_][\w()]*)%")
 _ELSE = re.compile(r"(?i)\)\s*else\s*\(")
-_REDIRECT = re.compile(r"(?<![\d&<>])\d?>>?\s*(\"[^\"]*\"|[^\s&|<>]+)")
+# `>file`, `2>>"log"`, and handle duplications (`2>&1`), which write no file but must not become a word
+_REDIRECT = re.compile(r"(?<![\d&<>])\d?>>?\s*(&\d|\"[^\"]*\"|[^\s&|<>]+)")
 _CMD_CALL = re.compile(
     r"(?i)(?:^|[\s\"'(&|,;=@])(?:[^\s\"'&|]{0,260}\\)?cmd(?:\.exe)?\"?\s+(?:/[a-bd-jl-qs-z](?::\w+)?\s*)*/[ckr]\s*(.*)",
     re.S,
@@ -419,13 +420,18 @@ def _cmd_opens(step: str) -> list[str]:
 
 
 def _start_operand(raw: list[str]) -> int | None:
-    """Index of what `start` starts in its raw tokens: after the optional quoted title and switches."""
-    index = 1
-    if index < len(raw) and raw[index].startswith('"'):
-        index += 1  # the first quoted string is the window title
-    while index < len(raw) and raw[index].startswith("/"):
-        index += 2 if raw[index].lower() in ("/d", "/affinity", "/node") else 1
-    return index if index < len(raw) else None
+    """Index of what `start` starts in its raw tokens: after switches and the optional quoted window
+    title, which cmd takes before or among the switches (`start /min "" doc.pdf`)."""
+    index, titled = 1, False
+    while index < len(raw):
+        token = raw[index]
+        if token.startswith("/"):
+            index += 2 if token.lower() in ("/d", "/affinity", "/node") else 1
+        elif token.startswith('"') and not titled:
+            index, titled = index + 1, True  # the first quoted string is the window title
+        else:
+            return index
+    return None
 
 
 def _started_program(step: str) -> tuple[str, str] | None:

@@ -131,6 +131,8 @@ def test_restylink_shape_alone_is_malicious() -> None:
         'echo|set /p="x" > "%AppData%\\Microsoft\\Word\\Startup\\w.dot"',
         'certutil -decode "%TEMP%\\t.b64" "%APPDATA%\\Microsoft\\Word\\STARTUP\\t.dot"',
         'set d=%APPDATA%\\Microsoft\\Word\\STARTUP& copy /b a.lnk+b.bin "%d%\\tpl.dot"',
+        'copy /y x.dot "%APPDATA%\\Microsoft\\Word\\STARTUP\\x.dot" >nul 2>&1',  # quiet, as droppers are
+        'copy /y x.dot "%APPDATA%\\Microsoft\\Word\\STARTUP\\x.dot" 2>&1 1>nul',
     ):
         report = analyse(ShellLink(target=samples.CMD, arguments=f"/c {command}"), "shortcut.lnk")
         assert report.verdict == "malicious", command
@@ -208,6 +210,17 @@ def test_cmd_writes(step: str, destination: str, source: str | None) -> None:
 
 def test_cmd_writes_ignore_nul_and_stream_redirections() -> None:
     assert commandline.cmd_writes("dir > nul 2>&1") == []
+    (write,) = commandline.cmd_writes('copy /y a.dot "C:\\t\\b.dot" >nul 2>&1')
+    assert (write.source, write.destination) == ("a.dot", "C:\\t\\b.dot")  # not "2>&1"
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    ['/c start /min "" invoice.pdf', '/c start "" /min invoice.pdf', "/c start /b invoice.pdf"],
+)
+def test_the_start_title_may_come_among_the_switches(arguments: str) -> None:
+    view = commandline.analyse_command(samples.CMD, arguments)
+    assert view.opens == ["invoice.pdf"] and view.child_programs == [("invoice.pdf", "")]
 
 
 @pytest.mark.parametrize(
