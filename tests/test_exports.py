@@ -159,3 +159,17 @@ def test_cli_writes_every_export(tmp_path: Path) -> None:
     assert out["html"].read_text().startswith("<!DOCTYPE html>")
     assert json.loads(out["stix"].read_text())["type"] == "bundle"
     assert out["csv"].read_text().startswith("type,value")
+
+
+def test_ioc_exports_cannot_become_spreadsheet_formulas_or_break_lines() -> None:
+    from restytriage.model import IOC
+    from restytriage.render.iocs import render_iocs
+
+    iocs = [
+        IOC(type="filepath", value="=cmd|' /C calc'!A0", context="+shortcut"),
+        IOC(type="filepath", value="C:\\t\\a\nb.exe", context="copy"),
+    ]
+    rows = render_iocs(iocs, "csv").splitlines()
+    assert rows[1] == "filepath,'=cmd|' /C calc'!A0,'+shortcut,"
+    assert rows[2] == "filepath,C:\\t\\a\\nb.exe,copy," and len(rows) == 3
+    assert render_iocs(iocs, "lines").splitlines() == ["=cmd|' /C calc'!A0", "C:\\t\\a\\nb.exe"]

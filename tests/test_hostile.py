@@ -577,11 +577,21 @@ def test_names_cannot_drive_the_terminal_or_the_html_report() -> None:
         Record(raw, zlib.compress(b"inert %d" % i)[2:-4], zlib.crc32(b"inert %d" % i), 7)
         for i, raw in enumerate(CONTROL_NAMES)
     ]
-    report = timed(zip_records(records), "esc\x1b[5m.zip")
+    report = timed(zip_records(records), "esc\x1b]0;pwned\x07[draft].zip")  # the headline shows it
     screen = io.StringIO()
     render(report, Console(file=screen, force_terminal=True, width=200, color_system="truecolor"))
     shown = re.sub(r"\x1b\[[0-9;]*m", "", screen.getvalue())  # the renderer's own colours
     assert not set(shown) & {"\x1b", "\x07", "\r"}, [line for line in shown.splitlines() if "\x1b" in line]
     assert "\\x1b[2J\\x1b[31mred.txt" in shown  # shown, escaped
+    assert "esc\\x1b]0;pwned\\x07[draft].zip" in shown  # and without markup escapes added
+    # IOCs are the sample's words too: a shortcut copying to a name that clears the screen.
+    from restytriage.samples.lnk_samples import CMD
+    from restytriage.samples.lnk_writer import ShellLink, build
+
+    shortcut = ShellLink(target=CMD, arguments='/c copy /y a.dot "%APPDATA%\\x\x1b[2J\x1b]0;t\x07.dot"')
+    screen = io.StringIO()
+    render(timed(build(shortcut), "s.lnk"), Console(file=screen, force_terminal=True, width=200))
+    ioc_table = re.sub(r"\x1b\[[0-9;]*m", "", screen.getvalue().split("Indicators")[1])
+    assert "\x1b" not in ioc_table and "\\x1b[2J" in ioc_table
     page = render_html([report])
     assert "<img src=x" not in page and "&lt;img src=x onerror=" in page

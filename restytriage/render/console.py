@@ -16,6 +16,7 @@ from rich.tree import Tree
 
 from restytriage import verdict as verdicts
 from restytriage.model import Finding, Node, Report, walk
+from restytriage.render import shown
 
 VERDICT_STYLE = {
     "malicious": "bold white on red",
@@ -52,7 +53,7 @@ def _headline(report: Report) -> Panel:
     title.append(f"  score {report.score}/100", style="bold")
     lines = [
         title,
-        Text(f"{report.file.name}  ({report.file.type}, {report.file.size:,} bytes)"),
+        Text(f"{_short(report.file.name, 200)}  ({report.file.type}, {report.file.size:,} bytes)"),
         Text(f"sha256 {report.file.sha256}", style="dim"),
     ]
     lines += [Text(f"  - {_short(reason, 110)}") for reason in report.reasons]
@@ -61,7 +62,7 @@ def _headline(report: Report) -> Panel:
 
 def _label(node: Node) -> Text:
     text = Text()
-    text.append(escape(_short(node.name or "(unnamed)", 100)), style="bold")
+    text.append(_short(node.name or "(unnamed)", 100), style="bold")  # a Text: no markup to escape
     text.append(f"  [{node.type}] {node.size:,} B", style="cyan")
     if node.description and node.description != node.type:
         text.append(f"  {node.description}", style="dim")
@@ -115,7 +116,7 @@ def _findings_table(rows: list[tuple[Node, Finding]], with_evidence: bool) -> Ta
         table.add_row(
             Text(found.severity, style=SEVERITY_STYLE[found.severity]),
             str(found.score),
-            escape(found.title),
+            escape(shown(found.title)),
             ", ".join(found.techniques),
             escape(f"{node.id} {_short(node.name, 40)}"),
             *((escape(_short(found.evidence, 200)),) if with_evidence else ()),
@@ -139,11 +140,11 @@ def _iocs_table(report: Report) -> Table:
     table.add_column("value", overflow="fold")
     table.add_column("seen in", overflow="fold")
     for ioc in report.iocs:
-        table.add_row(ioc.type, escape(ioc.value), escape(f"node {ioc.node}: {ioc.context}"))
+        table.add_row(ioc.type, escape(shown(ioc.value)), escape(shown(f"node {ioc.node}: {ioc.context}")))
     return table
 
 
 def _short(text: str, width: int) -> str:
     """One line, at most `width` characters; control characters shown escaped."""
-    flat = text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    flat = shown(text)
     return flat if len(flat) <= width else flat[: width - 3] + "..."
