@@ -33,7 +33,7 @@ class CliError(Exception):
 def _stderr():
     from rich.console import Console
 
-    return Console(stderr=True)
+    return Console(stderr=True, soft_wrap=True)  # an error line stays one line: paths unbroken
 
 
 def _config(
@@ -45,7 +45,7 @@ def _config(
 ):
     from dataclasses import replace
 
-    from restytriage.config import MAX_DEPTH_CEILING, Config, Limits
+    from restytriage.config import MAX_DEPTH_CEILING, MAX_SECONDS_CEILING, Config, Limits
 
     limits = Limits()
     if max_depth is not None:
@@ -53,8 +53,8 @@ def _config(
             raise CliError(f"--max-depth must be between 0 and {MAX_DEPTH_CEILING}, not {max_depth}")
         limits = replace(limits, max_depth=max_depth)
     if max_seconds is not None:
-        if max_seconds <= 0:
-            raise CliError(f"--max-seconds must be positive, not {max_seconds}")
+        if not 0 < max_seconds <= MAX_SECONDS_CEILING:  # also refuses nan, which no clock passes
+            raise CliError(f"--max-seconds must be between 0 and {MAX_SECONDS_CEILING:g}, not {max_seconds}")
         limits = replace(limits, max_seconds=max_seconds)
     for location in [*(rules or []), *(sigma or [])]:
         if not location.exists():
@@ -146,7 +146,7 @@ def triage(
 
         write_json(report, json_out)
     write_exports([report], html, stix, iocs, iocs_format, live_iocs)
-    if json_out != "-":
+    if "-" not in (str(json_out), str(html), str(stix), str(iocs)):  # stdout carries an output
         from rich.console import Console
 
         from restytriage.render.console import render
@@ -437,6 +437,10 @@ def main() -> None:
     except KeyboardInterrupt:
         _stderr().print("restytriage: interrupted", markup=False)
         sys.exit(130)
+    except OSError as err:  # an output that cannot be written (reads are reported by each command)
+        where = f"{err.filename}: " if err.filename else ""
+        _stderr().print(f"restytriage: error: cannot write {where}{err.strerror or err}", markup=False)
+        sys.exit(1)
     except Exception as err:
         _stderr().print(
             f"restytriage: internal error: {type(err).__name__}: {err}", markup=False, highlight=False

@@ -11,6 +11,9 @@ QUARANTINE_PASSWORDS = ("infected", "malware", "virus", "password")
 
 
 MAX_DEPTH_CEILING = 100  # deeper trees would not survive JSON encoding or a terminal
+MAX_SECONDS_CEILING = (
+    86_400.0  # a day per file: past that, a limit is a mistake (or nan, which disables every check)
+)
 
 
 @dataclass(frozen=True)

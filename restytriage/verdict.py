@@ -41,8 +41,11 @@ def decide(found: Iterable[Finding]) -> Outcome:
     for item in distinct:
         remaining *= 1 - min(item.score, 100) / 100
     score = round(100 * (1 - remaining))
+    label = label_of(score)
     reasons = [f"{f.title} ({f.score})" for f in distinct if f.score >= 10][:MAX_REASONS]
-    return Outcome(label_of(score), score, reasons)
+    if not reasons and label != "clean":  # many weak signals made it: name them, not nothing
+        reasons = [f"{f.title} ({f.score})" for f in distinct[:MAX_REASONS]]
+    return Outcome(label, score, reasons)
 
 
 def label_of(score: int) -> Verdict:

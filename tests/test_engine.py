@@ -252,3 +252,11 @@ def test_a_fifo_is_refused_without_opening_it(tmp_path: Path) -> None:
         [sys.executable, "-m", "restytriage", "triage", str(fifo)], capture_output=True, text=True, timeout=30
     )
     assert done.returncode == 1 and "not a regular file" in " ".join(done.stderr.split()), done.stderr
+
+
+def test_a_verdict_made_of_weak_signals_still_names_them() -> None:
+    weak = [findings.make("yara.match", "yara", title=f"YARA weak_{i}", score=9) for i in range(4)]
+    outcome = decide(weak)
+    assert outcome.verdict == "suspicious" and outcome.score == 31
+    assert outcome.reasons[:2] == ["YARA weak_0 (9)", "YARA weak_1 (9)"]
+    assert decide(weak[:1]).reasons == []  # clean: nothing to explain

@@ -173,3 +173,24 @@ def test_ioc_exports_cannot_become_spreadsheet_formulas_or_break_lines() -> None
     assert rows[1] == "filepath,'=cmd|' /C calc'!A0,'+shortcut,"
     assert rows[2] == "filepath,C:\\t\\a\\nb.exe,copy," and len(rows) == 3
     assert render_iocs(iocs, "lines").splitlines() == ["=cmd|' /C calc'!A0", "C:\\t\\a\\nb.exe"]
+
+
+def test_every_output_takes_dash_for_stdout_and_bad_options_get_plain_errors(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    sample = tmp_path / "invoice.pdf.lnk"
+    sample.write_bytes(b"x")
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-m", "restytriage", "triage", str(sample), *args]
+        return subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=60)
+
+    done = run("--iocs", "-", "--iocs-format", "lines")
+    assert done.returncode == 10 and not (tmp_path / "-").exists()
+    assert "Indicators" not in done.stdout  # stdout carries the export alone, not the report
+    done = run("--json", str(tmp_path / "missing" / "r.json"))
+    assert done.returncode == 1 and "internal error" not in done.stderr
+    assert "cannot write" in done.stderr and "No such file or directory" in done.stderr
+    done = run("--max-seconds", "nan")
+    assert done.returncode == 1 and "--max-seconds must be between 0 and" in done.stderr

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from restytriage.model import Report
+from restytriage.render.json import write_output
 
 
 def write_exports(
@@ -20,13 +21,13 @@ def write_exports(
         from restytriage.render.html import render_html
 
         title = reports[0].file.name if len(reports) == 1 else f"restytriage: {len(reports)} files"
-        html.write_text(render_html(reports, title), "utf-8")
+        write_output(render_html(reports, title).encode("utf-8"), html)
     if stix is not None:
         from restytriage.render.stix import render_stix
 
-        stix.write_text(render_stix(reports), "utf-8")
+        write_output(render_stix(reports).encode("utf-8"), stix)
     if iocs is not None:
         from restytriage.render.iocs import render_iocs
 
         unique = {(i.type, i.value): i for report in reports for i in report.iocs}
-        iocs.write_text(render_iocs(unique.values(), ioc_format, live_iocs), "utf-8")
+        write_output(render_iocs(unique.values(), ioc_format, live_iocs).encode("utf-8"), iocs)
