@@ -30,6 +30,9 @@ from restytriage.model import IOC, Finding
 # A child label one analyzer sets and another reads: the upx analyzer's unpacked image, which the pe
 # analyzer does not judge again for the name and neighbours its packed parent already answered for.
 UPX_UNPACKED = "upx-unpacked"
+# Children carved out of another file, named by us after what the carver saw (`appended@0x521.zip`):
+# the names analyzer does not judge a name the sample never claimed.
+CARVED = "carved"
 
 
 @dataclass(frozen=True)

@@ -111,9 +111,10 @@ def test_appended_template_and_decoy_become_labelled_children_at_their_offsets()
     lnk_size = len(data) - len(template) - len(decoy)
     children = [(c.type, c.offset, c.size, c.sha256, c.labels) for c in root.children]
     assert children == [
-        ("ole", lnk_size, len(template), hashlib.sha256(template).hexdigest(), ["payload"]),
-        ("pdf", lnk_size + len(template), len(decoy), hashlib.sha256(decoy).hexdigest(), ["decoy"]),
+        ("ole", lnk_size, len(template), hashlib.sha256(template).hexdigest(), ["payload", "carved"]),
+        ("pdf", lnk_size + len(template), len(decoy), hashlib.sha256(decoy).hexdigest(), ["decoy", "carved"]),
     ]
+    assert not [f for child in root.children for f in child.findings if f.id.startswith("names.")]
     appended = root.metadata["lnk"]["appended"]
     assert appended["offset"] == lnk_size and appended["unexplained"] == []
     # the offsets the command cuts at are the ones the carver found
@@ -643,3 +644,19 @@ def test_corpus_launchers_are_recognised(corpus: Path) -> None:
     report = triage_bytes(console, "Windows PowerShell.lnk", NO_RULES)
     assert report.verdict == "clean"
     assert PureWindowsPath(lnk_node(report).metadata["lnk"]["target"]["path"]).name == "powershell.exe"
+
+
+def test_a_carved_child_is_not_blamed_for_the_name_we_gave_it() -> None:
+    """The carver names any ZIP `.zip`; an appended .docx is a ZIP too, and no masquerade."""
+    import io
+    import zipfile
+
+    document = io.BytesIO()
+    with zipfile.ZipFile(document, "w") as package:
+        package.writestr("[Content_Types].xml", '<?xml version="1.0"?><Types/>')
+        package.writestr("word/document.xml", "<w:document/>")
+    data = build(ShellLink(target="C:\\Windows\\notepad.exe")) + document.getvalue()
+    report = triage_bytes(data, "notes.lnk")
+    (child,) = lnk_node(report).children
+    assert child.name.endswith(".zip") and child.type == "ooxml" and "carved" in child.labels
+    assert "names.type_mismatch" not in {f.id for f in child.findings}

@@ -19,7 +19,7 @@ import re
 from pathlib import PureWindowsPath
 from typing import Any
 
-from restytriage.analysis import Analysis, Child, Context, Item, excerpt
+from restytriage.analysis import CARVED, Analysis, Child, Context, Item, excerpt
 from restytriage.blob import slice_writer
 from restytriage.carve import Buffer, Carved, carve_embedded, gaps, is_blank
 from restytriage.commandline import (
@@ -643,6 +643,7 @@ def _emit_children(
                 labels.append(label)
                 wanted.pop(index)
                 break
+        labels.append(CARVED)
         out.children.append(
             Child(
                 f"{where}@{offset:#x}.{extension}",

@@ -6,7 +6,7 @@ import re
 import unicodedata
 from pathlib import PureWindowsPath
 
-from restytriage.analysis import Analysis, Context, Item
+from restytriage.analysis import CARVED, Analysis, Context, Item
 from restytriage.identify import DOCUMENT_EXTENSIONS, EXECUTABLE_TYPES, EXTENSIONS, RISKY_OUTER
 
 NAME = "names"
@@ -23,7 +23,7 @@ PADDING = re.compile(r"[\s\u00a0\u2000-\u200b\u3000_]{8,}\.\w{1,5}$")
 def analyze(item: Item, ctx: Context) -> Analysis:
     out = Analysis(NAME)
     name = item.name
-    if not name:
+    if not name or CARVED in item.labels:
         return out
     base = name.replace("\\", "/").rsplit("/", 1)[-1]
     suffixes = [s.lower() for s in base.split(".")[1:]]

@@ -18,7 +18,7 @@ from importlib import resources
 from pathlib import PureWindowsPath
 from typing import Any
 
-from restytriage.analysis import UPX_UNPACKED, Analysis, Child, Context, Item
+from restytriage.analysis import CARVED, UPX_UNPACKED, Analysis, Child, Context, Item
 from restytriage.blob import Blob, slice_writer
 from restytriage.carve import Buffer, carve_embedded, gaps, is_blank
 from restytriage.entropy import shannon_entropy
@@ -497,7 +497,7 @@ def _carve(
         blob = ctx.extract(slice_writer(data, offset, offset + size), f"{wording}, data at 0x{offset:x}")
         if blob is not None:
             name = f"{prefix}@0x{offset:x}" + (f".{extension}" if extension else "")
-            out.children.append(Child(name, blob, path=name, offset=offset, labels=[label]))
+            out.children.append(Child(name, blob, path=name, offset=offset, labels=[label, CARVED]))
     return found
 
 
