@@ -660,3 +660,22 @@ def test_a_carved_child_is_not_blamed_for_the_name_we_gave_it() -> None:
     (child,) = lnk_node(report).children
     assert child.name.endswith(".zip") and child.type == "ooxml" and "carved" in child.labels
     assert "names.type_mismatch" not in {f.id for f in child.findings}
+
+
+@pytest.mark.parametrize("target", ["E:\\ \\ .exe", "E:\\\u00a0\\\u00a0.exe", "C:\\Users\\Public\\   .scr"])
+def test_a_program_with_a_blank_name_or_folder_is_flagged(target: str) -> None:
+    report = analyse(ShellLink(target=target, arguments="/b"), "USB Drive (8GB).lnk")
+    assert "lnk.blank_name_target" in finding_ids(report), target
+    assert report.verdict != "clean"
+
+
+def test_usb_worm_shortcut_from_the_corpus(corpus: Path) -> None:
+    data = base64.b64decode((corpus / "lnkparse3/samples/sample5").read_bytes())  # SOURCES.md: a worm
+    report = triage_bytes(data, "sample5.lnk")
+    (finding,) = [f for f in report.root.findings if f.id == "lnk.blank_name_target"]
+    assert finding.evidence == "E:\\<U+00A0>\\<U+00A0>.exe: 2 blank name(s) in the path"
+
+
+def test_blank_names_in_a_document_path_are_not_a_program() -> None:
+    report = analyse(ShellLink(target="C:\\Users\\Public\\ \\notes.txt"), "notes.lnk")
+    assert "lnk.blank_name_target" not in finding_ids(report)

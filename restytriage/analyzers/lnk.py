@@ -318,6 +318,10 @@ def _judge_target(
         out.flag(finding, f"{path} {excerpt(view.arguments, 200)}")
     elif extension in SCRIPT_EXTENSIONS:
         out.flag("lnk.target_script_file", path)
+    blank = [part for part in PureWindowsPath(path).parts[1:] if not PureWindowsPath(part).stem.strip()]
+    if blank and (extension in EXECUTABLE_EXTENSIONS or program in TARGET_FINDINGS):
+        shown = "".join(f"<U+{ord(c):04X}>" if c.isspace() and c != " " else c for c in path)
+        out.flag("lnk.blank_name_target", f"{shown}: {len(blank)} blank name(s) in the path")
     for item in meta.get("id_list") or []:
         if item and item.get("class") == "Control panel CPL file" and item.get("cpl_file_path"):
             out.flag("lnk.cpl_target", str(item["cpl_file_path"]))
