@@ -14,8 +14,11 @@ Models the command text the way its interpreters read it, without running anythi
   number of pieces so that hostile input stays cheap.
 - %VARIABLES% expanded to their default Windows values; per-user values stay symbolic.
 
-Nothing here is specific to one file format: any analyzer holding a command line (a shortcut's
-target and arguments, a VBA Shell string, a PDF /Launch action) can use `analyse_command`.
+Nothing here is specific to one file format. Today the lnk analyzer is its one user; a VBA Shell
+string, a DDE command or a PDF /Launch action could go through `analyse_command` the same way (they
+are reported as found, not yet unwrapped). Same-line `set` values are substituted into later %name%
+references as the author meant them, although cmd itself expands %name% when it reads the line
+(only `call` or !name! under /v:on see the new value): the steps show the intent.
 """
 
 from __future__ import annotations
