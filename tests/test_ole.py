@@ -508,3 +508,26 @@ def test_malformed_files_never_crash(corpus: Path, path: str) -> None:
     assert not ole_errors(report)
     if path.endswith("61300.bin"):  # POI still reads PID_CODEPAGE = 1252 despite the bad stream size
         assert report.root.metadata["ole"]["properties"]["codepage"] == 1252
+
+
+def test_a_looping_storage_tree_is_not_handed_to_recursive_readers() -> None:
+    """olevba lists the storage tree recursively: on a tree that holds its root it went to the
+    recursion limit, where a garbage collection cannot even run finalizers (pytest then fails some
+    other test with an unraisable RecursionError). Nothing may recurse on it any more."""
+    import gzip
+    import sys
+
+    from restytriage.model import to_json
+
+    data = gzip.decompress(
+        (Path(__file__).parent / "regressions" / "ole-storage-holds-root.bin.gz").read_bytes()
+    )
+    triage_bytes(b"warm up", "w.txt")
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(250)  # far below what the loop needs, far above what the tool needs
+    try:
+        report = triage_bytes(data, "looped.doc")
+    finally:
+        sys.setrecursionlimit(limit)
+    assert "RecursionError" not in to_json(report).decode()
+    assert report.root.metadata["ole"]["macros_error"].startswith("not read: the storage tree loops")

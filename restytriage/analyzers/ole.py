@@ -161,6 +161,12 @@ def _analyze(item: Item, ctx: Context, out: Analysis, ole: Any, path: Path) -> N
     summary = MacroSummary()
     if decrypted:
         out.metadata["macros"] = {"note": "analysed in the decrypted child object"}
+    elif revisited:
+        # olevba lists the tree recursively and would go round the loop to the recursion limit; a
+        # garbage collection that deep cannot even run finalizers (unraisable RecursionErrors).
+        out.metadata["macros_error"] = "not read: the storage tree loops, and olevba would follow it"
+        if any(p.upper().endswith("VBA/DIR") for p in streams):
+            out.flag("ole.vba_unreadable", "a VBA project in a storage tree that loops: not read")
     else:
         try:
             xlm_sheets = [
