@@ -128,7 +128,7 @@ def _describe_zip(blob: Blob) -> FileType:
             names = set(archive.namelist())
     except Exception:
         return FileType("zip", "ZIP archive (damaged central directory)")
-    if "[Content_Types].xml" in names:
+    if "[content_types].xml" in {name.lower() for name in names}:  # OPC part names ignore case
         app = next(
             (
                 label

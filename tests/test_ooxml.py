@@ -529,3 +529,20 @@ def test_every_corpus_ooxml_file_parses(office_corpus: Path) -> None:
         checked += 1
         root(report)
     assert checked >= 6
+
+
+def test_part_names_ignore_case_when_the_package_is_identified() -> None:
+    """OPC part names are case-insensitive and Word opens `[content_types].xml` as well: a renamed
+    content-types part must not turn the document into a plain ZIP that no Office check reads."""
+    from restytriage.samples import all_samples
+
+    sample = next(s for s in all_samples() if s.name == "ooxml_ddeauto_field.docx")
+    original = zipfile.ZipFile(io.BytesIO(sample.build()))
+    renamed = io.BytesIO()
+    with zipfile.ZipFile(renamed, "w", zipfile.ZIP_DEFLATED) as package:
+        for info in original.infolist():
+            name = "[content_types].xml" if info.filename == "[Content_Types].xml" else info.filename
+            package.writestr(name, original.read(info))
+    report = triage_bytes(renamed.getvalue(), "fields.docx")
+    assert report.root.type == "ooxml" and report.verdict == "malicious"
+    assert "ooxml.dde_auto" in {f.id for f in report.root.findings}
