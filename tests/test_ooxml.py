@@ -546,3 +546,32 @@ def test_part_names_ignore_case_when_the_package_is_identified() -> None:
     report = triage_bytes(renamed.getvalue(), "fields.docx")
     assert report.root.type == "ooxml" and report.verdict == "malicious"
     assert "ooxml.dde_auto" in {f.id for f in report.root.findings}
+
+
+@pytest.mark.parametrize(
+    ("sample_name", "finding"),
+    [
+        ("ooxml_ddeauto_field.docx", "ooxml.dde_auto"),
+        ("ooxml_remote_template_https.docx", "ooxml.remote_template"),
+    ],
+)
+def test_a_truncated_document_is_repaired_and_still_judged(sample_name: str, finding: str) -> None:
+    """Cut the end record off a .docx: zipfile refuses it (so identification says zip), Word repairs
+    and opens it. The zip analyzer rebuilds its parts into a package the Office checks then read."""
+    from restytriage.samples import all_samples
+
+    sample = next(s for s in all_samples() if s.name == sample_name)
+    report = triage_bytes(sample.build()[:-4], sample_name)
+    assert report.root.type == "zip" and "zip.damaged_office_document" in {f.id for f in report.root.findings}
+    (repaired,) = [c for c in report.root.children if "repaired" in c.labels]
+    assert repaired.type == "ooxml" and finding in {f.id for f in repaired.findings}
+    assert report.verdict == "malicious"
+
+
+def test_a_damaged_plain_archive_is_not_rebuilt() -> None:
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as writer:
+        writer.writestr("notes.txt", "minutes\n")
+    report = triage_bytes(archive.getvalue()[:-4], "notes.zip")
+    assert not [c for c in report.root.children if "repaired" in c.labels]
+    assert "zip.damaged_office_document" not in {f.id for f in report.root.findings}

@@ -10,7 +10,9 @@ and WinZip AES decrypters; decompression goes through the bounded streaming deco
 from __future__ import annotations
 
 import bz2
+import io
 import lzma
+import zipfile
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -63,6 +65,7 @@ _DECODERS: dict[int, Callable[[], Decoder]] = {
     14: ZipLzma,
     95: lambda: Native(lzma.LZMADecompressor(lzma.FORMAT_XZ)),
 }
+MAX_REPAIRED_BYTES = 64 << 20  # a damaged Office package is rebuilt in memory only up to this size
 ARCHIVE_TYPES = frozenset(["zip", "rar", "7z", "cab", "iso", "gzip", "bzip2", "xz", "tar"])
 
 
@@ -73,6 +76,7 @@ def analyze(item: Item, ctx: Context) -> Analysis:
         try:
             archive.read_structure()
             archive.unpack_members()
+            archive.rebuild_office_document(PurePosixPath(item.name.replace("\\", "/")).name)
             archive.carve_outside_data()
         except OutOfTime as hit:  # report what was read and unpacked so far
             out.findings.append(findings.make(hit.finding_id, NAME, hit.evidence))
@@ -300,6 +304,27 @@ class _Archive:
         self.out.children.append(
             Child(entry.name, outcome.blob, path=entry.name, offset=entry.header_offset, labels=labels)
         )
+
+    def rebuild_office_document(self, name: str) -> None:
+        """An Office document in a damaged ZIP: Word offers to repair it, and Python's zipfile (which
+        the ooxml analyzer reads with) refuses it. Its recovered parts are written into a sound
+        package, a child the ooxml analyzer then reads as the document."""
+        if not self.damage or not any(c.name.lower() == "[content_types].xml" for c in self.out.children):
+            return
+        if sum(c.blob.size for c in self.out.children) > MAX_REPAIRED_BYTES:
+            self.out.metadata["not_repaired"] = f"parts larger than {MAX_REPAIRED_BYTES:,} bytes in all"
+            return
+        package = io.BytesIO()
+        with zipfile.ZipFile(package, "w", zipfile.ZIP_DEFLATED) as writer:
+            for child in self.out.children:
+                writer.writestr(child.name, child.blob.read())
+        package.seek(0)
+        blob = self.ctx.extract(package, "the repaired Office document")
+        self.out.flag(
+            "zip.damaged_office_document", f"{len(self.out.children)} part(s) recovered into {name!r}"
+        )
+        if blob is not None:
+            self.out.children.append(Child(name, blob, path="repaired package", labels=["repaired"]))
 
     def _open(self, entry: Entry) -> _Outcome | None:
         """Unpack a member, trying the passwords when it is encrypted; None when none works."""
