@@ -83,3 +83,34 @@ def make(
         evidence=evidence,
         details=details or {},
     )
+
+
+def catalogue() -> str:
+    """Every finding as a Markdown table per analyzer, with ATT&CK names: docs/findings.md, which
+    the tests keep equal to this."""
+    from restytriage import attack
+
+    lines = [
+        "# Findings",
+        "",
+        "Every finding a report can carry, generated from `restytriage/data/findings/*.toml` by",
+        "`python docs/make_findings_table.py` (a test keeps this page current). The score is what the",
+        "finding alone contributes to the verdict, a noisy-OR over distinct findings (README, How it",
+        "works); YARA and Sigma findings take the rule's own score and techniques when it has them.",
+    ]
+    by_source: dict[str, list[Definition]] = {}
+    for definition in definitions().values():
+        by_source.setdefault(definition.source, []).append(definition)
+    for source, listed in by_source.items():
+        lines += [
+            "",
+            f"## {source.removesuffix('.toml')}",
+            "",
+            "| id | score | title | ATT&CK | what it means |",
+        ]
+        lines.append("|---|---|---|---|---|")
+        for d in listed:
+            techniques = "<br>".join(f"{t} {attack.name(t)}" for t in d.techniques)
+            description = d.description.replace("|", "\\|").replace("\n", " ")
+            lines.append(f"| `{d.id}` | {d.score} | {d.title} | {techniques} | {description} |")
+    return "\n".join(lines) + "\n"

@@ -260,3 +260,9 @@ def test_a_verdict_made_of_weak_signals_still_names_them() -> None:
     assert outcome.verdict == "suspicious" and outcome.score == 31
     assert outcome.reasons[:2] == ["YARA weak_0 (9)", "YARA weak_1 (9)"]
     assert decide(weak[:1]).reasons == []  # clean: nothing to explain
+
+
+def test_the_findings_catalogue_is_current() -> None:
+    page = (Path(__file__).parents[1] / "docs" / "findings.md").read_text("utf-8")
+    assert page == findings.catalogue(), "regenerate docs/findings.md with python docs/make_findings_table.py"
+    assert all(f"`{finding_id}`" in page for finding_id in findings.definitions())
