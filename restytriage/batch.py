@@ -106,11 +106,6 @@ class Outcome:
     reason: str = ""
     _gist: Gist | None = field(default=None, repr=False)
 
-    def decoded(self) -> dict[str, Any] | None:
-        """The whole report as dicts, decoded afresh each time: kept decoded, every report of a large
-        batch would sit in the parent at four times the size of its JSON."""
-        return None if self.report_json is None else msgspec.json.decode(self.report_json)
-
     def gist(self) -> Gist | None:
         if self._gist is None and self.report_json is not None:
             self._gist = _GIST_DECODER.decode(self.report_json)
